@@ -1,0 +1,44 @@
+"""trtlab: the helper package of the trtlab course (PyTorch → ONNX → TensorRT → Triton).
+
+One module per pipeline stage; notebooks use ``import trtlab as tl`` and qualified calls (``tl.doctor.report()``).
+Importing trtlab is cheap: stages import their heavy dependencies (torch, TensorRT, CuPy) when first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+#: The stage modules, in pipeline order; each is imported on first attribute access.
+STAGES = ("env", "doctor", "data", "models", "train", "export", "precision", "engine", "runtime", "bench",
+          "kernels", "plugins", "serve", "check", "course", "paths", "errors")
+
+__all__ = ["STAGES", "__version__", "hint", "seed", *STAGES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in STAGES:
+        return importlib.import_module(f"trtlab.{name}")
+    raise AttributeError(f"module 'trtlab' has no attribute {name!r}")
+
+
+def hint(key: str, level: int | None = None) -> None:
+    """Print the next hint for exercise ``key`` (``tl.hint("lab00.tensor_core_precisions")``)."""
+    from trtlab.check import hint as _hint
+
+    _hint(key, level)
+
+
+def seed(value: int = 0) -> None:
+    """Seed Python, NumPy and (if imported) torch, so a re-run cell gives the same numbers."""
+    import random
+    import sys
+
+    import numpy as np
+
+    random.seed(value)
+    np.random.seed(value)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(value)

@@ -1,0 +1,255 @@
+"""Auto-checked exercises: run the learner's answer against a reference, say ✅ or ❌ and why, give graded hints.
+
+An exercise is a function decorated with :func:`exercise` in ``trtlab/check/labNN.py``. It receives the learner's
+answer (often a function), compares it with the reference and either returns a short success note or raises
+:class:`Mismatch` naming the mistake. The wrapper around it guarantees what a learner needs:
+
+- an untouched TODO (``raise NotImplementedError``) reports "not done yet", not a traceback;
+- learner code that crashes is reported (exception, message, the learner's line) and never kills the kernel;
+- in Jupyter with ipywidgets the result comes with "Check again" and "Hint" buttons; elsewhere it is plain text;
+- with ``TRTLAB_STRICT_CHECKS=1`` (set by the test suite) a failed check raises :class:`~trtlab.errors.CheckFailed`,
+  so CI goes red when a solution notebook stops passing its own checks.
+
+In a notebook::
+
+    tl.check.lab00.tensor_core_precisions(my_function)   # ✅ / ❌ with the reason
+    tl.hint("lab00.tensor_core_precisions")               # next hint, levels 1 → 3
+"""
+
+from __future__ import annotations
+
+import html
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from trtlab.errors import CheckFailed
+
+__all__ = [
+    "CheckResult",
+    "Exercise",
+    "Mismatch",
+    "assert_close",
+    "exercise",
+    "exercises",
+    "hint",
+    "run",
+]
+
+LAB_MODULES = ("lab00", "lab01", "lab02", "lab03", "lab04", "lab05", "lab06")
+_REGISTRY: dict[str, "Exercise"] = {}
+
+
+class Mismatch(Exception):
+    """Raised by a checker: the answer is wrong, and the message says how (what differed, by how much, likely cause)."""
+
+
+@dataclass
+class CheckResult:
+    """The outcome of one check. Truthy when it passed, so ``assert result`` works in solution notebooks."""
+
+    key: str
+    status: str  # "passed" | "failed" | "not done"
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.status == "passed"
+
+    @property
+    def icon(self) -> str:
+        return {"passed": "✅", "failed": "❌", "not done": "⏳"}[self.status]
+
+    def __str__(self) -> str:
+        return f"{self.icon} {self.key}: {self.message}"
+
+    def _repr_html_(self) -> str:
+        colour = {"passed": "#1a7f37", "failed": "#cf222e", "not done": "#9a6700"}[self.status]
+        body = html.escape(self.message).replace("\n", "<br>")
+        return f'<div style="color:{colour}"><b>{self.icon} {html.escape(self.key)}</b>: {body}</div>'
+
+
+@dataclass
+class Exercise:
+    """One exercise: its checker and three graded hints (1 = a nudge, 3 = nearly the answer)."""
+
+    key: str
+    title: str
+    hints: tuple[str, str, str]
+    checker: Callable[..., str | None]
+    _hints_shown: int = field(default=0, repr=False)
+
+    def evaluate(self, *answer: Any, **kwargs: Any) -> CheckResult:
+        """Run the checker on the answer; never raises, whatever the learner's code does."""
+        try:
+            note = self.checker(*answer, **kwargs)
+        except NotImplementedError:
+            return CheckResult(self.key, "not done", "not done yet: replace the `raise NotImplementedError` "
+                               "under `# YOUR CODE HERE` with your code, run that cell, then this one.")
+        except Mismatch as wrong:
+            return CheckResult(self.key, "failed", f"{wrong}\nStuck? tl.hint({self.key!r}) or the Hint button.")
+        except Exception as crash:  # learner code may raise anything; report it, never crash the kernel
+            return CheckResult(self.key, "failed", _describe_crash(crash))
+        return CheckResult(self.key, "passed", note or "correct.")
+
+    def __call__(self, *answer: Any, **kwargs: Any) -> CheckResult:
+        """Check, show the result (with buttons in Jupyter), and raise in strict mode if it failed."""
+        result = self.evaluate(*answer, **kwargs)
+        print(result)
+        _show_widgets(self, answer, kwargs)
+        if not result and os.environ.get("TRTLAB_STRICT_CHECKS") == "1":
+            raise CheckFailed(str(result))
+        return result
+
+    def hint(self, level: int | None = None) -> str:
+        """Hint ``level`` (1–3); without a level, the next one not yet shown."""
+        if level is None:
+            level = min(self._hints_shown + 1, len(self.hints))
+        if not 1 <= level <= len(self.hints):
+            raise ValueError(f"hint level must be 1..{len(self.hints)}; got {level}")
+        self._hints_shown = max(self._hints_shown, level)
+        return f"💡 hint {level}/{len(self.hints)} for {self.key}: {self.hints[level - 1]}"
+
+
+def exercise(key: str, *, title: str, hints: tuple[str, str, str] | list[str]) -> Callable[[Callable], Exercise]:
+    """Register a checker as exercise ``key`` ("labNN.name")."""
+    if len(hints) != 3:
+        raise ValueError(f"exercise {key!r} needs exactly 3 graded hints; got {len(hints)}")
+
+    def register(checker: Callable[..., str | None]) -> Exercise:
+        ex = Exercise(key=key, title=title, hints=tuple(hints), checker=checker)  # type: ignore[arg-type]
+        _REGISTRY[key] = ex
+        return ex
+
+    return register
+
+
+def exercises() -> dict[str, Exercise]:
+    """Every exercise of the course, by key (loads all lab modules)."""
+    for name in LAB_MODULES:
+        try:
+            importlib.import_module(f"trtlab.check.{name}")
+        except ModuleNotFoundError as missing:
+            if missing.name != f"trtlab.check.{name}":
+                raise
+    return dict(sorted(_REGISTRY.items()))
+
+
+def _lookup(key: str) -> Exercise:
+    lab = key.split(".", 1)[0]
+    if lab in LAB_MODULES:
+        importlib.import_module(f"trtlab.check.{lab}")
+    if key not in _REGISTRY:
+        known = ", ".join(exercises()) or "none"
+        raise KeyError(f"no exercise {key!r}; known exercises: {known}")
+    return _REGISTRY[key]
+
+
+def run(key: str, *answer: Any, **kwargs: Any) -> CheckResult:
+    """Check an answer for the exercise named ``key``."""
+    return _lookup(key)(*answer, **kwargs)
+
+
+def hint(key: str, level: int | None = None) -> None:
+    """Print the next hint (or hint ``level``, 1–3) for exercise ``key``."""
+    print(_lookup(key).hint(level))
+
+
+def __getattr__(name: str) -> Any:
+    """``tl.check.lab03`` imports that lab's exercises on first use."""
+    if name in LAB_MODULES:
+        return importlib.import_module(f"trtlab.check.{name}")
+    raise AttributeError(f"module 'trtlab.check' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------- comparing numbers
+
+
+def _as_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # torch
+        x = x.detach().cpu().numpy()
+    elif hasattr(x, "get") and type(x).__module__.startswith("cupy"):
+        x = x.get()
+    return np.asarray(x)
+
+
+def assert_close(got: Any, expected: Any, *, rtol: float, atol: float, name: str = "output") -> str:
+    """Compare arrays the way a reviewer would; raise :class:`Mismatch` saying where and by how much they differ.
+
+    Returns a one-line summary (max |Δ|) when they agree within ``atol + rtol * |expected|``.
+    """
+    g, e = _as_numpy(got), _as_numpy(expected)
+    if g.shape != e.shape:
+        raise Mismatch(f"{name}: shape {g.shape}, expected {e.shape}. Check the layout (NCHW vs NHWC), "
+                       "the batch dimension and any squeeze/reshape.")
+    if g.dtype.kind not in "fiub" or e.dtype.kind not in "fiub":
+        raise Mismatch(f"{name}: dtype {g.dtype}, expected a numeric array like {e.dtype}")
+    g64, e64 = g.astype(np.float64), e.astype(np.float64)
+    if not np.isfinite(g64).all():
+        bad = np.argwhere(~np.isfinite(g64))[0]
+        raise Mismatch(f"{name}: contains NaN/inf (first at index {tuple(int(i) for i in bad)}); "
+                       "look for a division by zero, an overflow in fp16, or memory that was never written.")
+    diff = np.abs(g64 - e64)
+    allowed = atol + rtol * np.abs(e64)
+    if diff.size == 0:
+        return f"{name}: empty, as expected"
+    worst = np.unravel_index(int(np.argmax(diff - allowed)), diff.shape)
+    summary = f"max |Δ| = {diff.max():.3g}"
+    outside = int((diff > allowed).sum())
+    if outside:
+        idx = tuple(int(i) for i in worst)
+        raise Mismatch(f"{name}: {outside} of {diff.size} values outside tolerance (atol={atol:g}, rtol={rtol:g}); "
+                       f"{summary}; worst at index {idx}: got {g64[worst]:.6g}, expected {e64[worst]:.6g}.")
+    return f"{name}: {summary} (atol={atol:g}, rtol={rtol:g})"
+
+
+# ---------------------------------------------------------------- presentation
+
+
+def _describe_crash(crash: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(crash.__traceback__) if "/trtlab/" not in f.filename.replace("\\", "/")]
+    where = ""
+    if frames:
+        last = frames[-1]
+        where = f" at line {last.lineno}" + (f": `{last.line.strip()}`" if last.line else "")
+    return (f"your code raised {type(crash).__name__}{where}: {crash}\n"
+            "Fix the error above (run the exercise cell on its own to see the full traceback), then check again.")
+
+
+def _in_jupyter_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _show_widgets(ex: Exercise, answer: tuple, kwargs: dict) -> None:
+    """In Jupyter: a "Check again" button and a "Hint" button that reveals hints one level at a time."""
+    if not _in_jupyter_kernel():
+        return
+    try:
+        import ipywidgets as widgets
+        from IPython.display import display
+    except ImportError:
+        return
+    out = widgets.Output()
+    again = widgets.Button(description="Check again", icon="check", tooltip=f"re-run the check for {ex.key}")
+    more = widgets.Button(description="Hint", icon="lightbulb-o", tooltip="reveal the next hint (3 levels)")
+
+    def on_again(_: Any) -> None:
+        with out:
+            out.clear_output()
+            print(ex.evaluate(*answer, **kwargs))
+
+    def on_hint(_: Any) -> None:
+        with out:
+            print(ex.hint())
+
+    again.on_click(on_again)
+    more.on_click(on_hint)
+    display(widgets.VBox([widgets.HBox([again, more]), out], layout=widgets.Layout(margin="0 0 0 1em")))

@@ -1,0 +1,223 @@
+"""What this machine can do, in the terms the labs care about: is there a GPU, can CuPy run kernels, which
+TensorRT-family runtime is installed and can it *run* engines here or only build them.
+
+``capabilities()`` is what every lab calls first to choose its path (GPU mode or CPU mode), and what the
+doctor (:mod:`trtlab.doctor`) reports on.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import importlib.util
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trtlab import _compat
+
+__all__ = ["Capabilities", "Gpu", "LabPath", "capabilities", "triton_server_binary"]
+
+
+@dataclass(frozen=True)
+class Gpu:
+    name: str
+    compute_capability: tuple[int, int]
+    memory_gib: float
+
+    @property
+    def cc(self) -> str:
+        return f"{self.compute_capability[0]}.{self.compute_capability[1]}"
+
+
+@dataclass(frozen=True)
+class LabPath:
+    """How one lab runs on this machine: ``mode`` is "full" or "CPU mode", ``why`` says it in plain words."""
+
+    lab: str
+    mode: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    gpus: tuple[Gpu, ...]
+    torch_cuda: bool
+    cupy_runs_kernels: bool
+    nvrtc_compiles: bool
+    tensorrt: _compat.TensorRTFlavour | None
+    tensorrt_rtx: _compat.TensorRTFlavour | None
+    onnxruntime_providers: tuple[str, ...]
+    triton_server: Path | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def has_gpu(self) -> bool:
+        return bool(self.gpus)
+
+    @property
+    def rtx_runs_here(self) -> bool:
+        """TensorRT-RTX builds anywhere, but runs engines only on the GPUs of its support matrix."""
+        return self.tensorrt_rtx is not None and any(
+            g.compute_capability in _compat.RTX_COMPUTE_CAPABILITIES for g in self.gpus)
+
+    @property
+    def engine_runtime(self) -> str | None:
+        """Which TensorRT-family runtime can execute engines here, if any."""
+        if self.tensorrt is not None and self.has_gpu:
+            return self.tensorrt.label
+        if self.rtx_runs_here and self.tensorrt_rtx is not None:
+            return self.tensorrt_rtx.label
+        return None
+
+    @property
+    def engine_builder(self) -> str | None:
+        """Which TensorRT-family builder works here (TensorRT-RTX builds without a GPU)."""
+        if self.tensorrt is not None and self.has_gpu:
+            return self.tensorrt.label
+        return self.tensorrt_rtx.label if self.tensorrt_rtx is not None else None
+
+    def lab_paths(self) -> list[LabPath]:
+        """Which labs run fully here and which run in CPU mode, and why."""
+        gpu = self.gpus[0].name if self.gpus else None
+        runtime, builder = self.engine_runtime, self.engine_builder
+        no_engine = ("no TensorRT runtime can execute engines here"
+                     + (" (TensorRT-RTX does not support this GPU)" if gpu and self.tensorrt_rtx else ""))
+        paths = [LabPath("00 setup", "full", "needs nothing but Python")]
+        paths.append(LabPath("01 train", "full", f"trains on the GPU ({gpu})") if self.torch_cuda
+                     else LabPath("01 train", "CPU mode", "trains on the CPU (about 3 minutes): PyTorch sees no GPU"))
+        paths.append(LabPath("02 export", "full", f"export, ONNX Runtime parity and the {builder} build all run")
+                     if builder else LabPath("02 export", "CPU mode", "export and parity run; no TensorRT-family "
+                                             "builder is installed for the acceptance check"))
+        paths.append(LabPath("03 engine", "full", f"builds and runs engines with {runtime}") if runtime
+                     else LabPath("03 engine", "CPU mode", f"the {builder or 'TensorRT'} build is real; {no_engine}, "
+                                  "so inference and benchmarks run on ONNX Runtime and PyTorch"))
+        paths.append(LabPath("04 kernels", "full", f"CuPy runs the CUDA kernels on {gpu}") if self.cupy_runs_kernels
+                     else LabPath("04 kernels", "CPU mode", "kernels are compiled with NVRTC and checked against the "
+                                  "NumPy references; running them needs an NVIDIA GPU with CuPy"
+                                  + ("" if self.nvrtc_compiles else " (and NVRTC is missing too)")))
+        plugin_ok = (self.tensorrt is not None and self.has_gpu
+                     and self.tensorrt.version >= _compat.Version("10.6"))
+        paths.append(LabPath("05 plugin", "full", "the tensorrt.plugin path runs on the GPU") if plugin_ok
+                     else LabPath("05 plugin", "CPU mode", "the custom op runs in ONNX Runtime and the parser's "
+                                  "rejection is real; the TensorRT plugin needs TensorRT >= 10.6 and a GPU"))
+        paths.append(LabPath("06 triton", "full" if self.triton_server else "CPU mode",
+                             "the bundled Triton server (Python backend, CPU) runs here" if self.triton_server
+                             else "no Triton server binary: install nvidia-pytriton or use the NGC container"))
+        return paths
+
+    def summary(self) -> str:
+        """Plain words, one line per lab."""
+        where = (", ".join(f"{g.name} (CC {g.cc}, {g.memory_gib:.0f} GiB)" for g in self.gpus)
+                 if self.gpus else "no NVIDIA GPU")
+        lines = [f"This machine: {where}; engine builder: {self.engine_builder or 'none'}; "
+                 f"engine runtime: {self.engine_runtime or 'none'}."]
+        lines += [f"  Lab {p.lab:<11} {p.mode:<9} {p.why}" for p in self.lab_paths()]
+        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{html.escape(p.lab)}</td><td>{'✅' if p.mode == 'full' else '⚠️'} {p.mode}</td>"
+                       f"<td style='text-align:left'>{html.escape(p.why)}</td></tr>" for p in self.lab_paths())
+        head = html.escape(self.summary().splitlines()[0])
+        return f"<p>{head}</p><table><tr><th>lab</th><th>mode</th><th>why</th></tr>{rows}</table>"
+
+
+def _gpus_from_torch() -> tuple[tuple[Gpu, ...], bool, list[str]]:
+    notes: list[str] = []
+    try:
+        import torch
+    except Exception as err:  # noqa: BLE001 - an unusable torch is reported, not raised
+        return (), False, [f"PyTorch does not import: {err}"]
+    if not torch.cuda.is_available():
+        return (), False, notes
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(index)
+        gpus.append(Gpu(p.name, (p.major, p.minor), p.total_memory / 2**30))
+    return tuple(gpus), True, notes
+
+
+def _gpus_from_nvidia_smi() -> tuple[Gpu, ...]:
+    if not shutil.which("nvidia-smi"):
+        return ()
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap,memory.total", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=20, check=True).stdout
+    except (subprocess.SubprocessError, OSError):
+        return ()
+    gpus = []
+    for line in out.strip().splitlines():
+        name, cc, mem = (part.strip() for part in line.split(","))
+        major, minor = cc.split(".")
+        gpus.append(Gpu(name, (int(major), int(minor)), float(mem) / 1024))
+    return tuple(gpus)
+
+
+def cupy_runs_kernels() -> bool:
+    """True when CuPy is installed and can launch a kernel on a GPU (not merely import)."""
+    if importlib.util.find_spec("cupy") is None:
+        return False
+    try:
+        import cupy
+
+        return int((cupy.arange(3) + 1).sum()) == 6
+    except Exception:  # noqa: BLE001 - cudaErrorInsufficientDriver and friends mean "no"
+        return False
+
+
+def nvrtc_compiles() -> bool:
+    """True when NVRTC (through cuda-bindings) compiles a trivial kernel; it needs no GPU."""
+    try:
+        from cuda.bindings import nvrtc
+
+        err, prog = nvrtc.nvrtcCreateProgram(b"extern \"C\" __global__ void k(float* x){x[0]=1.f;}", b"k.cu", 0, [], [])
+        if err != nvrtc.nvrtcResult.NVRTC_SUCCESS:
+            return False
+        (result,) = nvrtc.nvrtcCompileProgram(prog, 0, [])
+        nvrtc.nvrtcDestroyProgram(prog)
+        return result == nvrtc.nvrtcResult.NVRTC_SUCCESS
+    except Exception:  # noqa: BLE001 - missing libnvrtc or bindings mean "no"
+        return False
+
+
+def triton_server_binary() -> Path | None:
+    """The ``tritonserver`` binary bundled in the nvidia-pytriton wheel, or one on PATH."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec and spec.submodule_search_locations:
+        binary = Path(list(spec.submodule_search_locations)[0]) / "tritonserver" / "bin" / "tritonserver"
+        if binary.exists():
+            return binary
+    found = shutil.which("tritonserver")
+    return Path(found) if found else None
+
+
+def _onnxruntime_providers() -> tuple[str, ...]:
+    try:
+        import onnxruntime
+
+        return tuple(onnxruntime.get_available_providers())
+    except Exception:  # noqa: BLE001
+        return ()
+
+
+@functools.cache
+def capabilities() -> Capabilities:
+    """Probe this machine once per process (a few seconds: it imports torch and tries CuPy and NVRTC)."""
+    gpus, torch_cuda, notes = _gpus_from_torch()
+    if not gpus:
+        gpus = _gpus_from_nvidia_smi()
+        if gpus:
+            notes.append("nvidia-smi sees a GPU but PyTorch does not: a CPU-only torch build is installed")
+    trt, rtx = _compat.tensorrt(), _compat.tensorrt_rtx()
+    return Capabilities(
+        gpus=gpus,
+        torch_cuda=torch_cuda,
+        cupy_runs_kernels=cupy_runs_kernels() if gpus else False,
+        nvrtc_compiles=nvrtc_compiles(),
+        tensorrt=next((f for f in _compat.flavours() if not f.is_rtx), None) if trt else None,
+        tensorrt_rtx=next((f for f in _compat.flavours() if f.is_rtx), None) if rtx else None,
+        onnxruntime_providers=_onnxruntime_providers(),
+        triton_server=triton_server_binary(),
+        notes=tuple(notes),
+    )
