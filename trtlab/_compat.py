@@ -16,7 +16,23 @@ from packaging.version import Version
 
 from trtlab.errors import UnsupportedFeature
 
-__all__ = ["TensorRTFlavour", "flavours", "package_version", "require", "tensorrt", "tensorrt_rtx"]
+__all__ = [
+    "TensorRTFlavour",
+    "builder_flavour",
+    "cuda_version",
+    "device_memory_size",
+    "flavours",
+    "has_precision_flags",
+    "network_flags",
+    "numpy_dtype",
+    "package_version",
+    "require",
+    "runtime_flavour",
+    "set_rtx_targets",
+    "supports_timing_cache",
+    "tensorrt",
+    "tensorrt_rtx",
+]
 
 #: GPUs TensorRT-RTX runs on (support matrix 1.5; 8.0 is in the default AOT set but not listed as supported).
 RTX_COMPUTE_CAPABILITIES = ((7, 5), (8, 0), (8, 6), (8, 9), (12, 0), (12, 1))
@@ -94,3 +110,151 @@ def require(feature: str, *, minimum: str, flavour: TensorRTFlavour | None = Non
     found = ", ".join(f.label for f in flavours()) or "no TensorRT"
     raise UnsupportedFeature(f"{feature} needs TensorRT >= {minimum}; found {found}. "
                              "Install it on a machine with an NVIDIA GPU: pip install -e '.[tensorrt]'")
+
+
+# ---------------------------------------------------------------- build and runtime API differences (Lab 03)
+
+#: Every TensorRT attribute trtlab touches, as dotted paths from the module. tests/test_compat.py checks each one
+#: against the installed ``tensorrt_rtx`` (whose bindings come from the same source as ``tensorrt``), so a renamed
+#: or removed API fails a CPU test instead of a learner's GPU run. Keep it in sync with engine.py and runtime.py.
+SHARED_API: tuple[str, ...] = (
+    "Logger", "Logger.WARNING", "Logger.ERROR", "Builder", "Builder.create_network", "Builder.create_builder_config",
+    "Builder.create_optimization_profile", "Builder.build_serialized_network",
+    "NetworkDefinitionCreationFlag.STRONGLY_TYPED",
+    "INetworkDefinition.num_inputs", "INetworkDefinition.num_outputs", "INetworkDefinition.get_input",
+    "INetworkDefinition.get_output", "ITensor.name", "ITensor.shape", "ITensor.dtype",
+    "OnnxParser", "OnnxParser.parse", "OnnxParser.num_errors", "OnnxParser.get_error",
+    "ParserError.desc", "ParserError.node", "ParserError.node_name", "ParserError.node_operator", "ParserError.code",
+    "IBuilderConfig.set_memory_pool_limit", "MemoryPoolType.WORKSPACE", "IBuilderConfig.builder_optimization_level",
+    "IBuilderConfig.profiling_verbosity", "ProfilingVerbosity.DETAILED", "ProfilingVerbosity.LAYER_NAMES_ONLY",
+    "ProfilingVerbosity.NONE", "IBuilderConfig.add_optimization_profile", "IOptimizationProfile.set_shape",
+    "IBuilderConfig.create_timing_cache", "IBuilderConfig.set_timing_cache", "ITimingCache.serialize",
+    "IHostMemory", "Runtime", "Runtime.deserialize_cuda_engine",
+    "ICudaEngine.num_io_tensors", "ICudaEngine.get_tensor_name", "ICudaEngine.get_tensor_mode",
+    "ICudaEngine.get_tensor_dtype", "ICudaEngine.get_tensor_shape", "ICudaEngine.get_tensor_profile_shape",
+    "ICudaEngine.num_optimization_profiles", "ICudaEngine.create_execution_context", "ICudaEngine.device_memory_size_v2",
+    "ICudaEngine.create_engine_inspector", "EngineInspector.get_engine_information", "LayerInformationFormat.JSON",
+    "TensorIOMode.INPUT", "TensorIOMode.OUTPUT",
+    "IExecutionContext.set_input_shape", "IExecutionContext.set_tensor_address", "IExecutionContext.get_tensor_shape",
+    "IExecutionContext.execute_async_v3", "IExecutionContext.infer_shapes", "IExecutionContext.all_binding_shapes_specified",
+    "DataType.FLOAT", "DataType.HALF", "DataType.INT8", "DataType.INT32", "DataType.INT64", "DataType.BOOL",
+    "DataType.UINT8", "DataType.BF16",
+)
+
+#: Only in TensorRT-RTX (ahead-of-time targets, runtime config and cache).
+RTX_ONLY_API: tuple[str, ...] = (
+    "IBuilderConfig.num_compute_capabilities", "IBuilderConfig.set_compute_capability", "ComputeCapability.CURRENT",
+    "ComputeCapability.SM75", "ComputeCapability.SM86", "ComputeCapability.SM89", "ComputeCapability.SM120",
+    "ICudaEngine.create_runtime_config", "IRuntimeConfig.create_runtime_cache", "IRuntimeConfig.set_runtime_cache",
+    "IRuntimeConfig.cuda_graph_strategy", "CudaGraphStrategy.WHOLE_GRAPH_CAPTURE", "Runtime.get_engine_validity",
+)
+
+#: What the old blog posts use; gone in TensorRT 11 and TensorRT-RTX (Lab 03 shows them as history only).
+REMOVED_IN_11: tuple[str, ...] = (
+    "BuilderFlag.FP16", "BuilderFlag.INT8", "BuilderFlag.OBEY_PRECISION_CONSTRAINTS", "IBuilderConfig.int8_calibrator",
+    "Builder.platform_has_fast_fp16", "ICudaEngine.device_memory_size", "NetworkDefinitionCreationFlag.EXPLICIT_BATCH",
+)
+
+#: The default ahead-of-time targets of a TensorRT-RTX build made without a GPU (its documented portable set).
+RTX_DEFAULT_TARGETS = ("SM86", "SM89", "SM120")
+
+
+def builder_flavour(*, has_gpu: bool | None = None) -> TensorRTFlavour:
+    """The TensorRT-family builder to use here: ``tensorrt`` on a GPU machine, else TensorRT-RTX (which builds
+    ahead of time without a GPU). Raises :class:`UnsupportedFeature` when neither is installed."""
+    found = flavours()
+    if has_gpu is None:
+        from trtlab.env import capabilities
+
+        has_gpu = capabilities().has_gpu
+    for f in found:
+        if not f.is_rtx and has_gpu:
+            return f
+    for f in found:
+        if f.is_rtx:
+            return f
+    labels = ", ".join(f.label for f in found) or "nothing"
+    raise UnsupportedFeature(f"building an engine needs a TensorRT-family builder; found {labels} usable here "
+                             "(tensorrt needs a GPU). Install the CPU-capable builder: pip install tensorrt-rtx-cu13")
+
+
+def runtime_flavour() -> TensorRTFlavour | None:
+    """The TensorRT-family runtime that can execute engines on this machine, or None (then labs use ONNX Runtime)."""
+    from trtlab.env import capabilities
+
+    caps = capabilities()
+    if caps.tensorrt is not None and caps.has_gpu:
+        return caps.tensorrt
+    if caps.rtx_runs_here and caps.tensorrt_rtx is not None:
+        return caps.tensorrt_rtx
+    return None
+
+
+def network_flags(trt: ModuleType) -> int:
+    """Creation flags for a strongly typed network: required on 10.x, a harmless no-op on 11.x, same on RTX."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 0 if flag is None else 1 << int(flag)
+
+
+def has_precision_flags(trt: ModuleType) -> bool:
+    """True on TensorRT 10.x, which still has the deprecated weak-typing flags (BuilderFlag.FP16/INT8)."""
+    return hasattr(trt.BuilderFlag, "FP16")
+
+
+def supports_timing_cache(flavour: TensorRTFlavour) -> bool:
+    """TensorRT-RTX accepts a timing cache but ignores it (deprecated in RTX 1.2: it uses a runtime cache instead)."""
+    return not flavour.is_rtx
+
+
+def set_rtx_targets(config: object, trt: ModuleType, targets: tuple[str, ...] | list[str]) -> list[str]:
+    """Ask TensorRT-RTX to compile ahead of time for these compute capabilities ("SM86", "CURRENT", ...).
+
+    Returns the targets set. Raises :class:`UnsupportedFeature` for a name this TensorRT-RTX does not know (for
+    example SM90: Hopper is not in the RTX support matrix)."""
+    known = [n for n in dir(trt.ComputeCapability) if n.isupper()]
+    unknown = [t for t in targets if t not in known]
+    if unknown:
+        raise UnsupportedFeature(f"TensorRT-RTX {trt.__version__} cannot target {', '.join(unknown)}; "
+                                 f"it knows {', '.join(k for k in known if k != 'NONE')}. Pick from those "
+                                 "(Hopper/SM90 is not supported by TensorRT-RTX: use TensorRT there)")
+    config.num_compute_capabilities = len(targets)  # type: ignore[attr-defined]
+    for index, name in enumerate(targets):
+        config.set_compute_capability(getattr(trt.ComputeCapability, name), index)  # type: ignore[attr-defined]
+    return list(targets)
+
+
+def device_memory_size(engine: object) -> int:
+    """Scratch memory an engine needs: ``device_memory_size_v2`` (10.1+, the only one in 11 and RTX)."""
+    size = getattr(engine, "device_memory_size_v2", None)
+    if size is None:
+        size = engine.device_memory_size  # type: ignore[attr-defined]  # TensorRT < 10.1
+    return int(size)
+
+
+def numpy_dtype(trt: ModuleType, dtype: object) -> object:
+    """The NumPy dtype of a TensorRT ``DataType`` (``trt.nptype`` exists in both, but not for every type)."""
+    import numpy as np
+
+    table = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "INT64": np.int64,
+             "BOOL": np.bool_, "UINT8": np.uint8}
+    name = getattr(dtype, "name", str(dtype)).split(".")[-1]
+    if name not in table:
+        raise UnsupportedFeature(f"tensor type {name} has no NumPy equivalent trtlab handles; "
+                                 "keep engine I/O in FP32/FP16/INT types (AutoCast keep_io_types=True)")
+    return np.dtype(table[name])
+
+
+def cuda_version() -> str | None:
+    """The CUDA runtime version the TensorRT wheels are built against, e.g. "13.0" (None if unknown)."""
+    try:
+        from cuda.bindings import runtime as cudart
+
+        err, version = cudart.cudaRuntimeGetVersion()
+        if int(err) == 0:
+            return f"{version // 1000}.{(version % 1000) // 10}"
+    except Exception:  # noqa: BLE001 - absent cuda-bindings: fall back on the wheel name
+        pass
+    for dist in ("tensorrt-cu13", "tensorrt-rtx-cu13", "tensorrt-cu12", "tensorrt-rtx-cu12"):
+        if package_version(dist):
+            return dist.rsplit("cu", 1)[1]
+    return None

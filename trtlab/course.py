@@ -30,7 +30,7 @@ import nbformat
 
 from trtlab.paths import course_root
 
-__all__ = ["STUB", "build_labs", "lab_from_solution", "normalise"]
+__all__ = ["STUB", "build_labs", "clean_solutions", "lab_from_solution", "labs_out_of_date", "normalise"]
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
@@ -131,6 +131,17 @@ def build_labs(out_dir: Path, *, solutions_dir: Path | None = None, force: bool 
     return written
 
 
+def clean_solutions(solutions_dir: Path) -> list[str]:
+    """Normalise solution notebooks in place (outputs cleared); return the names that changed."""
+    changed = []
+    for path in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb")):
+        text = _dumps(normalise(nbformat.read(path, as_version=4)))
+        if path.read_text() != text:
+            path.write_text(text)
+            changed.append(path.name)
+    return changed
+
+
 def labs_out_of_date(labs_dir: Path, solutions_dir: Path) -> list[str]:
     """Names of labs missing from ``labs_dir`` or different from what the solutions generate."""
     return [
@@ -160,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.instructor and args.out is None:
         parser.error("say where: --instructor (labs/ in the repository) or --out DIR")
     out = root / "labs" if args.instructor else args.out
+    if args.instructor:
+        cleaned = clean_solutions(root / "solutions")
+        if cleaned:
+            print(f"cleared outputs of {', '.join(cleaned)} in solutions/")
     try:
         written = build_labs(out, solutions_dir=root / "solutions", force=args.force)
     except FileExistsError as refused:

@@ -15,9 +15,14 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.version import Version
+
 from trtlab import _compat
 
-__all__ = ["Capabilities", "Gpu", "LabPath", "capabilities", "triton_server_binary"]
+__all__ = ["RTX_COMPUTE_CAPABILITIES", "Capabilities", "Gpu", "LabPath", "capabilities", "triton_server_binary"]
+
+#: GPUs TensorRT-RTX executes engines on (it builds for them anywhere, even without a GPU).
+RTX_COMPUTE_CAPABILITIES = _compat.RTX_COMPUTE_CAPABILITIES
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ class Capabilities:
     def rtx_runs_here(self) -> bool:
         """TensorRT-RTX builds anywhere, but runs engines only on the GPUs of its support matrix."""
         return self.tensorrt_rtx is not None and any(
-            g.compute_capability in _compat.RTX_COMPUTE_CAPABILITIES for g in self.gpus)
+            g.compute_capability in RTX_COMPUTE_CAPABILITIES for g in self.gpus)
 
     @property
     def engine_runtime(self) -> str | None:
@@ -98,7 +103,7 @@ class Capabilities:
                                   "NumPy references; running them needs an NVIDIA GPU with CuPy"
                                   + ("" if self.nvrtc_compiles else " (and NVRTC is missing too)")))
         plugin_ok = (self.tensorrt is not None and self.has_gpu
-                     and self.tensorrt.version >= _compat.Version("10.6"))
+                     and self.tensorrt.version >= Version("10.6"))
         paths.append(LabPath("05 plugin", "full", "the tensorrt.plugin path runs on the GPU") if plugin_ok
                      else LabPath("05 plugin", "CPU mode", "the custom op runs in ONNX Runtime and the parser's "
                                   "rejection is real; the TensorRT plugin needs TensorRT >= 10.6 and a GPU"))

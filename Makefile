@@ -1,0 +1,57 @@
+# trtlab, in two commands:
+#   make lab    set up .venv (pinned versions) and open JupyterLab on labs/
+#   make test   set up .venv with the test extras and run the whole test suite (unit tests + every solution notebook)
+# Other targets: make labs (regenerate labs/ from solutions/), make doctor, make test-gpu (on a GPU machine).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check
+CONSTRAINTS := requirements/constraints.txt
+# Packages installed without their declared dependencies: their metadata pins numpy<2, which the course's numpy 2
+# (needed by CuPy 14) excludes. Their binaries were verified with numpy 2 (docs/instructor.md explains).
+NODEPS := $(shell grep -E '^(nvidia-pytriton)==' $(CONSTRAINTS))
+JUPYTER_PORT ?= 8888
+
+.PHONY: setup lab test test-gpu labs doctor system-deps clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.course: $(BIN)/python pyproject.toml $(CONSTRAINTS)
+	$(PIP) install -q -c $(CONSTRAINTS) -e .
+	$(PIP) install -q -c $(CONSTRAINTS) --no-deps $(NODEPS)
+	touch $@
+
+$(VENV)/.test: $(VENV)/.course
+	$(PIP) install -q -c $(CONSTRAINTS) -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.course
+
+lab: setup
+	$(BIN)/python -m trtlab doctor || true
+	$(BIN)/jupyter lab --ServerApp.root_dir=labs --port=$(JUPYTER_PORT)
+
+system-deps:
+	bash tools/system-deps.sh
+
+test: $(VENV)/.test system-deps
+	$(BIN)/python -m pytest
+
+# On a GPU machine: the GPU test suite, then every solution notebook (uses the current python3, whose packages
+# must already be there; see docs/verified.md for how it was run on an H100).
+GPU_PYTHON ?= python3
+test-gpu:
+	$(GPU_PYTHON) -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra tests
+	$(GPU_PYTHON) -m pytest -p no:cacheprovider -o addopts="" --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout=900 -ra solutions
+
+labs: setup
+	$(BIN)/python -m trtlab.course build-labs --instructor
+
+doctor: setup
+	$(BIN)/python -m trtlab doctor
+
+clean:
+	rm -rf $(VENV) build data/cache data/artifacts

@@ -1,0 +1,607 @@
+"""PyTorch → ONNX for Lab 02: export, validate, inspect, ask TensorRT, simplify.
+
+- :func:`export_onnx` wraps ``torch.onnx.export``: the dynamo exporter (the default since torch 2.9) or the legacy
+  TorchScript one (``dynamo=False``, deprecated), a dynamic batch axis, opset ≥ 18, one self-contained file
+  (``external_data=False``), inputs/outputs named ``images``/``logits``.
+- :func:`check_onnx` runs ``onnx.checker`` (full check) and strict shape inference, with readable errors for a
+  missing, truncated or corrupt file.
+- :func:`parity` compares ONNX Runtime with PyTorch on real batches (max abs/rel error, top-1 agreement).
+- :func:`inspect_onnx`: I/O names, shapes, dtypes, dynamic dims, op histogram, parameter count, file size.
+- :func:`tensorrt_accepts`: "will TensorRT accept this?" — parses and builds for real with every TensorRT-family
+  builder installed (TensorRT-RTX builds ahead of time on a CPU), a strongly typed network and an optimization
+  profile for the dynamic batch; parser errors are listed node by node with the likely fix.
+- :func:`simplify`: onnxslim, node count before/after (check parity again afterwards).
+- :func:`ensure_course_onnx`: ``data/artifacts/resnet18_shapes.onnx``, exported from the course model if absent.
+
+Lab 03 (:mod:`trtlab.engine`) builds the real engine; the acceptance check here stays small on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from trtlab import _compat, paths
+from trtlab.errors import ArtifactMissing, ExportError, InputMismatch
+
+__all__ = [
+    "Acceptance",
+    "AcceptanceReport",
+    "COURSE_ONNX",
+    "OnnxSummary",
+    "Parity",
+    "ParserIssue",
+    "Simplified",
+    "check_onnx",
+    "ensure_course_onnx",
+    "export_onnx",
+    "inspect_onnx",
+    "load_onnx",
+    "parity",
+    "simplify",
+    "suggest_fix",
+    "tensorrt_accepts",
+]
+
+COURSE_ONNX = "resnet18_shapes.onnx"
+INPUT_NAME, OUTPUT_NAME = "images", "logits"
+MIN_OPSET = 18
+
+
+# ---------------------------------------------------------------- export
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Hide the exporter's noise that is not about the learner's model (torchvision ops it skips, pytree notes)."""
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _hw(input_size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(input_size, int):
+        return input_size, input_size
+    size = tuple(int(s) for s in input_size)
+    if len(size) == 3:  # (C, H, W)
+        size = size[1:]
+    if len(size) != 2:
+        raise ValueError(f"export_onnx: input_size {input_size!r} not understood; expected 32 or (32, 32)")
+    return size  # type: ignore[return-value]
+
+
+def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dynamic_batch: bool = True,
+                opset: int = MIN_OPSET, dynamo: bool = True, input_name: str = INPUT_NAME,
+                output_name: str = OUTPUT_NAME, metadata: Mapping[str, Any] | None = None,
+                check: bool = True) -> Path:
+    """Export ``model`` (an image classifier taking N×3×H×W float32) to one self-contained ONNX file.
+
+    ``dynamo=True`` (default, torch ≥ 2.9) traces with ``torch.export`` and declares the batch dimension with
+    ``dynamic_shapes``; ``dynamo=False`` is the legacy TorchScript exporter with ``dynamic_axes`` (deprecated, still
+    what most blog posts show). ``metadata`` is stored in the file's ``metadata_props`` (JSON-encoded values).
+    Returns the path; with ``check`` the file is validated by :func:`check_onnx`.
+    """
+    import onnx
+    import torch
+
+    if opset < MIN_OPSET:
+        raise ExportError(f"export_onnx: opset {opset} requested; the course needs opset >= {MIN_OPSET} (the dynamo "
+                          f"exporter's minimum, and what TensorRT 10/11 parse best); use opset={MIN_OPSET}")
+    h, w = _hw(input_size)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    device = next(model.parameters()).device
+    # batch 2, not 1: torch.export specialises a dimension of size 1, which would pin the batch to 1
+    sample = torch.zeros(2, 3, h, w, device=device)
+    kwargs: dict[str, Any] = dict(input_names=[input_name], output_names=[output_name], opset_version=opset)
+    if dynamo:
+        kwargs.update(dynamo=True, external_data=False, verbose=False)
+        if dynamic_batch:
+            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+    else:
+        kwargs["dynamo"] = False
+        if dynamic_batch:
+            kwargs["dynamic_axes"] = {input_name: {0: "batch"}, output_name: {0: "batch"}}
+    try:
+        with _quiet_exporter(), torch.no_grad():
+            torch.onnx.export(model, (sample,), str(path), **kwargs)
+    except Exception as err:  # noqa: BLE001 - the exporter raises many types; say which model and how
+        raise ExportError(f"torch.onnx.export failed for {type(model).__name__} with input (2, 3, {h}, {w}) "
+                          f"({'dynamo' if dynamo else 'legacy'} exporter, opset {opset}): {type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}. Check that the model runs on that input "
+                          "in eval mode; try the other exporter (dynamo=...) to compare") from err
+    if metadata:
+        proto = onnx.load(str(path))
+        for key, value in metadata.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = str(key), json.dumps(value)
+        onnx.save(proto, str(path))
+    if check:
+        check_onnx(path)
+    return path
+
+
+# ---------------------------------------------------------------- load and validate
+
+
+def load_onnx(source: str | Path | bytes, *, load_external_data: bool = True):
+    """``onnx.ModelProto`` from a path or bytes; a missing, truncated or corrupt file raises a clear error."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if isinstance(source, (bytes, bytearray)):
+        data, where = bytes(source), "the ONNX bytes"
+    else:
+        p = Path(source)
+        if not p.exists():
+            raise ArtifactMissing(f"ONNX file {p} does not exist; export it first (Lab 02: tl.export.export_onnx, "
+                                  "or tl.export.ensure_course_onnx())")
+        data, where = p.read_bytes(), str(p)
+    if not data:
+        raise ExportError(f"{where} is empty (0 bytes): the export was interrupted; export again")
+    try:
+        proto = onnx.load_model_from_string(data)
+    except (DecodeError, ValueError, RuntimeError) as err:
+        raise ExportError(f"{where} is not a valid ONNX file ({len(data)} bytes; protobuf: {err}). It is truncated "
+                          "(an interrupted copy or export) or not ONNX at all: export it again") from err
+    if not proto.graph.node and not proto.graph.output:
+        raise ExportError(f"{where} decoded to an empty model ({len(data)} bytes): the file is truncated or "
+                          "not ONNX; export it again")
+    if load_external_data and not isinstance(source, (bytes, bytearray)):
+        from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+        if any(uses_external_data(t) for t in proto.graph.initializer):
+            try:
+                load_external_data_for_model(proto, str(Path(source).parent))
+            except (OSError, ValueError) as err:
+                raise ArtifactMissing(f"{source} keeps its weights in a separate .data file that is missing ({err}); "
+                                      "export again with external_data=False to get one self-contained file") from err
+    return proto
+
+
+def check_onnx(source: str | Path | bytes) -> str:
+    """``onnx.checker`` (full check) + strict shape inference. Returns a one-line summary; raises ExportError."""
+    import onnx
+
+    proto = load_onnx(source)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+        onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ExportError(f"ONNX validation failed: {first}. The file is damaged or the graph is inconsistent "
+                          "(a missing initializer, a wrong shape); export it again from the model") from err
+    opset = _default_opset(proto)
+    return f"valid ONNX: opset {opset}, {len(proto.graph.node)} nodes, checker and shape inference passed"
+
+
+def _default_opset(proto) -> int:
+    return next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+# ---------------------------------------------------------------- inspect
+
+
+_ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 6: "int32", 7: "int64", 9: "bool", 10: "float16", 11: "float64",
+                16: "bfloat16"}
+
+
+@dataclass
+class IOSpec:
+    name: str
+    shape: tuple[int | str, ...]
+    dtype: str
+
+    @property
+    def dynamic_axes(self) -> list[int]:
+        return [i for i, d in enumerate(self.shape) if not isinstance(d, int) or d <= 0]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.dtype}[{', '.join(str(d) for d in self.shape)}]"
+
+
+@dataclass
+class OnnxSummary:
+    """What is in an ONNX file, at a glance."""
+
+    path: str
+    file_bytes: int
+    opset: int
+    ir_version: int
+    producer: str
+    inputs: list[IOSpec]
+    outputs: list[IOSpec]
+    ops: Counter
+    parameters: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def nodes(self) -> int:
+        return sum(self.ops.values())
+
+    @property
+    def file_mb(self) -> float:
+        return self.file_bytes / 1e6
+
+    def __str__(self) -> str:
+        ops = ", ".join(f"{k}×{v}" for k, v in self.ops.most_common())
+        return (f"{Path(self.path).name}: {self.file_mb:.1f} MB, opset {self.opset}, producer {self.producer}\n"
+                f"  inputs : {'; '.join(map(str, self.inputs))}\n  outputs: {'; '.join(map(str, self.outputs))}\n"
+                f"  {self.nodes} nodes: {ops}\n  {self.parameters / 1e6:.2f} M parameters")
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in self.ops.most_common())
+        io = "<br>".join(html.escape(f"in  {s}") for s in self.inputs) + "<br>" + "<br>".join(
+            html.escape(f"out {s}") for s in self.outputs)
+        return (f"<p><b>{html.escape(Path(self.path).name)}</b>: {self.file_mb:.1f} MB, opset {self.opset}, "
+                f"{self.nodes} nodes, {self.parameters / 1e6:.2f} M parameters<br><code>{io}</code></p>"
+                f"<table><tr><th>op</th><th>count</th></tr>{rows}</table>")
+
+
+def _io(value_info) -> IOSpec:
+    t = value_info.type.tensor_type
+    dims = tuple(d.dim_param or (d.dim_value if d.HasField("dim_value") else "?") for d in t.shape.dim)
+    return IOSpec(value_info.name, dims, _ONNX_DTYPES.get(t.elem_type, f"onnx-type-{t.elem_type}"))
+
+
+def inspect_onnx(source: str | Path | bytes) -> OnnxSummary:
+    """I/O names, shapes (symbolic dims as names), dtypes, op histogram, parameters, file size, metadata."""
+    proto = load_onnx(source)
+    size = len(source) if isinstance(source, (bytes, bytearray)) else Path(source).stat().st_size
+    init_names = {t.name for t in proto.graph.initializer}
+    params = sum(int(np.prod(t.dims)) for t in proto.graph.initializer)
+    return OnnxSummary(
+        path="<bytes>" if isinstance(source, (bytes, bytearray)) else str(source), file_bytes=size,
+        opset=_default_opset(proto), ir_version=proto.ir_version,
+        producer=f"{proto.producer_name} {proto.producer_version}".strip(),
+        inputs=[_io(i) for i in proto.graph.input if i.name not in init_names],
+        outputs=[_io(o) for o in proto.graph.output], ops=Counter(n.op_type for n in proto.graph.node),
+        parameters=params, metadata={p.key: p.value for p in proto.metadata_props})
+
+
+# ---------------------------------------------------------------- parity with PyTorch
+
+
+@dataclass
+class Parity:
+    """ONNX Runtime vs PyTorch on the same inputs. Truthy when within tolerance with 100 % top-1 agreement."""
+
+    n: int
+    max_abs: float
+    max_rel: float
+    top1_agreement: float
+    atol: float
+    backend: str = "onnxruntime"
+
+    @property
+    def passed(self) -> bool:
+        return self.max_abs <= self.atol and self.top1_agreement == 1.0
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        verdict = "PASS" if self.passed else "FAIL"
+        return (f"Parity({verdict}: {self.backend} vs PyTorch on {self.n} images: max |Δ| {self.max_abs:.2e} "
+                f"(limit {self.atol:g}), max rel {self.max_rel:.2e}, top-1 agreement {self.top1_agreement:.2%})")
+
+
+def _as_input(images: np.ndarray, meta: Mapping[str, Any] | None) -> np.ndarray:
+    from trtlab.data import to_numpy_input
+
+    arr = np.asarray(images)
+    if arr.dtype == np.uint8:
+        return to_numpy_input(arr, meta)
+    if arr.ndim != 4 or arr.shape[1] != 3:
+        raise InputMismatch(f"parity: got an array of shape {arr.shape} and dtype {arr.dtype}; expected uint8 "
+                            "N×H×W×3 images (dataset.images) or float32 N×3×H×W model inputs")
+    return arr
+
+
+def parity(model, onnx_model: str | Path | bytes, images: np.ndarray, *, meta: Mapping[str, Any] | None = None,
+           atol: float = 1e-4, batch_size: int = 250) -> Parity:
+    """Run PyTorch and ONNX Runtime (CPU) on the same batches; compare logits and top-1.
+
+    ``images`` are uint8 N×H×W×3 (normalised as ``meta`` records) or float32 N×3×H×W. Max rel is max |Δ| divided by
+    the largest |logit|, a scale-aware relative error that does not explode near zero.
+    """
+    from trtlab.runtime import OnnxRuntimeRunner, TorchRunner
+
+    x = _as_input(images, meta)
+    source = onnx_model if isinstance(onnx_model, (bytes, bytearray)) else str(load_path(onnx_model))
+    ort_runner = OnnxRuntimeRunner(source)
+    spec = next(iter(ort_runner.inputs().values()))
+    torch_runner = TorchRunner(model, device="cpu", input_specs=[spec], output_names=[OUTPUT_NAME])
+    max_abs = scale = 0.0
+    agree = 0
+    for start in range(0, len(x), batch_size):
+        feed = x[start:start + batch_size]
+        got = next(iter(ort_runner.infer({spec.name: feed}).values()))
+        ref = torch_runner.infer({spec.name: feed})[OUTPUT_NAME]
+        if got.shape != ref.shape:
+            raise InputMismatch(f"parity: ONNX output shape {got.shape} differs from PyTorch {ref.shape}; "
+                                "the file was exported from another model")
+        max_abs = max(max_abs, float(np.abs(got.astype(np.float64) - ref).max()))
+        scale = max(scale, float(np.abs(ref).max()))
+        agree += int((got.argmax(1) == ref.argmax(1)).sum())
+    ort_runner.close()
+    return Parity(len(x), max_abs, max_abs / max(scale, 1e-12), agree / max(len(x), 1), atol,
+                  backend=ort_runner.name)
+
+
+def load_path(source: str | Path) -> Path:
+    """The path, after checking it is a loadable ONNX file (clear error otherwise)."""
+    load_onnx(source, load_external_data=False)
+    return Path(source)
+
+
+# ---------------------------------------------------------------- will TensorRT accept it?
+
+
+_FIXES = [
+    (re.compile(r"No importer registered for op|Plugin not found|unsupported operator|not supported", re.I),
+     "TensorRT has no importer for op {op}: write a plugin for it (Lab 05), or re-export so the op is decomposed "
+     "into supported ones (another opset, or a model change)"),
+    (re.compile(r"INT64|int64", re.I),
+     "an INT64 tensor TensorRT cannot use here: fold constants (`polygraphy surgeon sanitize --fold-constants` or "
+     "tl.export.simplify) or cast to INT32 in the model"),
+    (re.compile(r"opset|Unsupported ONNX (IR|opset)", re.I),
+     "the opset/IR version is outside what this parser supports: re-export with opset=18"),
+    (re.compile(r"optimization profile|dynamic or shape inputs", re.I),
+     "the network has a dynamic dimension but no optimization profile: add one (min/opt/max shapes per input)"),
+    (re.compile(r"zero.?pt|zero point|symmetric", re.I),
+     "TensorRT quantization is symmetric: Q/DQ zero points must be 0 (see Lab 03's INT8 path)"),
+    (re.compile(r"external|\.data", re.I),
+     "the weights live in an external file the parser cannot find: export with external_data=False"),
+]
+
+
+def suggest_fix(message: str, op: str = "?") -> str:
+    """The likely fix for a TensorRT parser/builder message (the table the lab teaches)."""
+    for pattern, fix in _FIXES:
+        if pattern.search(message):
+            return fix.format(op=op)
+    return ("see the message above; `polygraphy surgeon sanitize --fold-constants` or tl.export.simplify often "
+            "removes what TensorRT stumbles on, otherwise re-export")
+
+
+@dataclass
+class ParserIssue:
+    """One parser error: where (node index, name, op) and the likely fix."""
+
+    node: int
+    node_name: str
+    op: str
+    message: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"node {self.node} ({self.op} '{self.node_name}'): {self.message}\n    fix: {self.fix}"
+
+
+@dataclass
+class Acceptance:
+    """One builder's answer: parsed? built? why not, node by node."""
+
+    backend: str
+    parsed: bool
+    built: bool
+    issues: list[ParserIssue] = field(default_factory=list)
+    build_errors: list[str] = field(default_factory=list)
+    profile: dict[str, tuple] = field(default_factory=dict)
+    parse_s: float = 0.0
+    build_s: float = 0.0
+    plan_bytes: int = 0
+    note: str = ""
+
+    def __bool__(self) -> bool:
+        return self.parsed and self.built
+
+    def __str__(self) -> str:
+        if self:
+            prof = "; ".join(f"{k}: min {v[0]} opt {v[1]} max {v[2]}" for k, v in self.profile.items())
+            return (f"✅ {self.backend}: parsed in {self.parse_s:.2f} s, built in {self.build_s:.1f} s "
+                    f"({self.plan_bytes / 1e6:.1f} MB plan){' — ' + self.note if self.note else ''}"
+                    + (f"\n    profile {prof}" if prof else ""))
+        lines = [f"❌ {self.backend}: {'parsed' if self.parsed else 'parse FAILED'}"
+                 + ("" if not self.parsed else ", build FAILED" if not self.built else "")]
+        lines += [f"  {issue}" for issue in self.issues]
+        lines += [f"  build: {e}\n    fix: {suggest_fix(e)}" for e in self.build_errors]
+        return "\n".join(lines)
+
+
+@dataclass
+class AcceptanceReport:
+    """Every installed TensorRT-family builder's answer. Truthy when all of them parse and build."""
+
+    results: list[Acceptance]
+
+    def __bool__(self) -> bool:
+        return bool(self.results) and all(self.results)
+
+    def __str__(self) -> str:
+        return "\n".join(map(str, self.results)) or "no TensorRT-family builder installed"
+
+    __repr__ = __str__
+
+
+def _collecting_logger(trt):
+    class Collect(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.messages: list[tuple[Any, str]] = []
+
+        def log(self, severity, msg):  # noqa: D401 - TensorRT callback
+            self.messages.append((severity, msg))
+
+        def errors(self) -> list[str]:
+            bad = (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR)
+            return [m for s, m in self.messages if s in bad]
+
+    return Collect()
+
+
+def _check_one(trt, label: str, data: bytes, batch: tuple[int, int, int], build: bool,
+               add_profile: bool) -> Acceptance:
+    logger = _collecting_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    t0 = time.perf_counter()
+    ok = parser.parse(data)
+    parse_s = time.perf_counter() - t0
+    result = Acceptance(label, bool(ok), False, parse_s=parse_s)
+    if not ok:
+        for i in range(parser.num_errors):
+            e = parser.get_error(i)
+            op = e.node_operator() or "?"
+            result.issues.append(ParserIssue(e.node(), e.node_name() or "?", op, e.desc(), suggest_fix(e.desc(), op)))
+        return result
+    if not build:
+        result.note = "parse only"
+        result.built = True
+        return result
+    config = builder.create_builder_config()
+    if add_profile:
+        profile = builder.create_optimization_profile()
+        dynamic = False
+        for i in range(network.num_inputs):
+            tensor = network.get_input(i)
+            shape = tuple(tensor.shape)
+            if all(d >= 0 for d in shape):
+                continue
+            dynamic = True
+            if any(d < 0 for d in shape[1:]):
+                result.build_errors.append(
+                    f"input '{tensor.name}' has dynamic dimensions besides the batch: {shape}; export with a fixed "
+                    "image size (only the batch dynamic)")
+                return result
+            lo, opt, hi = ((b, *shape[1:]) for b in batch)
+            profile.set_shape(tensor.name, lo, opt, hi)
+            result.profile[tensor.name] = (lo, opt, hi)
+        if dynamic:
+            config.add_optimization_profile(profile)
+    t0 = time.perf_counter()
+    plan = builder.build_serialized_network(network, config)
+    result.build_s = time.perf_counter() - t0
+    if plan is None:
+        result.build_errors = logger.errors() or ["build_serialized_network returned None (no error logged)"]
+        return result
+    result.built, result.plan_bytes = True, plan.nbytes
+    if label.startswith("TensorRT-RTX"):
+        result.note = "ahead-of-time build, GPU-free (runs on RTX-class GPUs)"
+    return result
+
+
+def tensorrt_accepts(source: str | Path | bytes, *, batch: tuple[int, int, int] = (1, 8, 32), build: bool = True,
+                     add_profile: bool = True, backends: Sequence[str] | None = None) -> AcceptanceReport:
+    """Will TensorRT accept this ONNX? Parse and build with every installed TensorRT-family builder, for real.
+
+    A strongly typed network (TensorRT 11's only kind; the flag is required on 10.x), an optimization profile
+    ``batch = (min, opt, max)`` for a dynamic batch dimension (``add_profile=False`` shows what happens without
+    one). ``backends`` restricts to ``"tensorrt"`` and/or ``"tensorrt_rtx"``. TensorRT-RTX builds on a CPU;
+    ``tensorrt`` builds need a GPU and are skipped (and said so) without one.
+    """
+    data = source if isinstance(source, (bytes, bytearray)) else None
+    if data is None:
+        load_onnx(source, load_external_data=False)  # a clear error for a missing/corrupt file
+        data = Path(source).read_bytes()
+    results = []
+    for flavour in _compat.flavours():
+        if backends is not None and flavour.module_name not in backends:
+            continue
+        trt = flavour.module
+        if not flavour.is_rtx:
+            from trtlab.env import capabilities
+
+            if not capabilities().has_gpu:
+                results.append(Acceptance(flavour.label, False, False, note="needs a GPU to build; skipped here"))
+                continue
+        results.append(_check_one(trt, flavour.label, bytes(data), batch, build, add_profile))
+    if not results:
+        raise ArtifactMissing("tensorrt_accepts: no TensorRT-family builder is installed; pip install "
+                              "tensorrt-rtx-cu13 (builds on a CPU) or TensorRT on a GPU machine")
+    return AcceptanceReport([r for r in results if r.note != "needs a GPU to build; skipped here"] or results)
+
+
+# ---------------------------------------------------------------- simplify
+
+
+@dataclass
+class Simplified:
+    path: Path
+    nodes_before: int
+    nodes_after: int
+    ops_before: Counter
+    ops_after: Counter
+
+    def __repr__(self) -> str:
+        removed = self.ops_before - self.ops_after
+        gone = ", ".join(f"{k}×{v}" for k, v in removed.most_common()) or "nothing"
+        return f"Simplified({self.path.name}: {self.nodes_before} → {self.nodes_after} nodes; removed {gone})"
+
+
+def simplify(source: str | Path, out: str | Path | None = None) -> Simplified:
+    """onnxslim: constant folding, dead-node and Identity removal, fusions. Writes ``out`` (default ``*.slim.onnx``)."""
+    import onnx
+    import onnxslim
+
+    src = Path(source)
+    proto = load_onnx(src)
+    before = Counter(n.op_type for n in proto.graph.node)
+    target = Path(out) if out else src.with_suffix(".slim.onnx")
+    with contextlib.redirect_stdout(None):
+        slim = onnxslim.slim(proto)
+    onnx.save(slim, str(target))
+    after = Counter(n.op_type for n in slim.graph.node)
+    return Simplified(target, sum(before.values()), sum(after.values()), before, after)
+
+
+# ---------------------------------------------------------------- the course ONNX file
+
+
+def ensure_course_onnx(*, progress: bool = True) -> Path:
+    """``data/artifacts/resnet18_shapes.onnx``: the course model exported (dynamo, opset 18, dynamic batch).
+
+    Exported from :func:`trtlab.train.ensure_course_model` (which trains it if needed) when the file is missing or
+    was exported from another checkpoint (the checkpoint's sha256 is stored in the file's metadata).
+    """
+    from trtlab.train import ensure_course_model
+
+    model, meta = ensure_course_model(progress=progress)
+    path = paths.artifacts() / COURSE_ONNX
+    if path.exists():
+        try:
+            summary = inspect_onnx(path)
+            if json.loads(summary.metadata.get("checkpoint_sha256", "null")) == meta.get("sha256"):
+                return path
+        except (ExportError, ArtifactMissing, ValueError):
+            pass  # damaged or stale: export again
+    tmp = path.with_suffix(".tmp.onnx")
+    onnx_meta = {"checkpoint_sha256": meta.get("sha256"), "classes": meta["classes"],
+                 "input_size": meta["input_size"], "mean": meta["mean"], "std": meta["std"], "arch": meta["arch"]}
+    export_onnx(model, tmp, input_size=tuple(meta["input_size"]), metadata=onnx_meta)
+    tmp.replace(path)
+    return path
