@@ -154,3 +154,11 @@ def test_rtx_targets_decide():
 
 def test_matching_plan_passes():
     engine.check_compatible(_meta(), backend="tensorrt", backend_version="11.1.0", compute_capability=(9, 0))
+
+
+def test_tensorrt_runner_refuses_cleanly_without_a_runtime(built, monkeypatch):
+    from trtlab import runtime
+
+    monkeypatch.setattr(_compat, "runtime_flavour", lambda: None)
+    with pytest.raises(UnsupportedFeature, match="no TensorRT-family runtime can execute engines"):
+        runtime.TensorRTRunner(built.path)

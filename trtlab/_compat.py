@@ -11,6 +11,10 @@ import importlib
 import importlib.metadata
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from packaging.version import Version
 
@@ -68,9 +72,12 @@ class TensorRTFlavour:
 @functools.cache
 def _import(name: str) -> ModuleType | None:
     try:
-        return importlib.import_module(name)
+        module = importlib.import_module(name)
     except Exception:  # a broken install (missing libs, wrong CUDA) counts as absent; the doctor says why
         return None
+    if getattr(module, "__version__", None) is None:  # e.g. only tensorrt-stubs' .pyi files: a namespace package
+        return None
+    return module
 
 
 def tensorrt() -> ModuleType | None:
@@ -118,7 +125,7 @@ def require(feature: str, *, minimum: str, flavour: TensorRTFlavour | None = Non
 #: against the installed ``tensorrt_rtx`` (whose bindings come from the same source as ``tensorrt``), so a renamed
 #: or removed API fails a CPU test instead of a learner's GPU run. Keep it in sync with engine.py and runtime.py.
 SHARED_API: tuple[str, ...] = (
-    "Logger", "Logger.WARNING", "Logger.ERROR", "Builder", "Builder.create_network", "Builder.create_builder_config",
+    "Logger", "Logger.WARNING", "Logger.ERROR", "ILogger", "ILogger.log", "Builder", "Builder.create_network", "Builder.create_builder_config",
     "Builder.create_optimization_profile", "Builder.build_serialized_network",
     "NetworkDefinitionCreationFlag.STRONGLY_TYPED",
     "INetworkDefinition.num_inputs", "INetworkDefinition.num_outputs", "INetworkDefinition.get_input",
@@ -231,7 +238,7 @@ def device_memory_size(engine: object) -> int:
     return int(size)
 
 
-def numpy_dtype(trt: ModuleType, dtype: object) -> object:
+def numpy_dtype(trt: ModuleType, dtype: object) -> "np.dtype":
     """The NumPy dtype of a TensorRT ``DataType`` (``trt.nptype`` exists in both, but not for every type)."""
     import numpy as np
 

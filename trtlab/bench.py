@@ -17,7 +17,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["BenchResult", "benchmark", "results_table"]
+__all__ = ["BenchResult", "benchmark", "compare", "cuda_event_timer", "plot_latency_vs_batch", "plot_throughput",
+           "ratio", "results_table", "stage_breakdown", "sweep"]
 
 #: trtexec warns above this coefficient of variation of the timings.
 COV_WARNING = 0.025
@@ -149,3 +150,108 @@ def results_table(results: Sequence[BenchResult], *, baseline: str | None = None
         ratio = r.items_per_s / base.items_per_s
         lines.append(f"| {r.name} | {r.batch} | {r.median:.3f} | {r.p99:.3f} | {r.items_per_s:,.0f} | {ratio:.2f}× |")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- sweeps, comparisons, plots (Lab 03)
+
+
+def sweep(make: Callable[[int], Callable[[], Any]], batches: Sequence[int], *, name: str,
+          progress: bool = False, **kwargs: Any) -> list[BenchResult]:
+    """Benchmark ``make(batch)`` for each batch size (``make`` returns the zero-argument callable to time)."""
+    items: Any = batches
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(batches, desc=name, leave=False)
+    return [benchmark(make(b), name=name, batch=b, **kwargs) for b in items]
+
+
+def compare(runners: Sequence[Any], batches: Sequence[int], *, make_feeds: Callable[[Any, int], dict] | None = None,
+            progress: bool = True, **kwargs: Any) -> list[BenchResult]:
+    """Every runner at every batch size, interleaved (runner order alternates per batch) so a load change on a
+    shared machine hits all backends alike. Each runner is warmed up first (``Runner.warmup``)."""
+    from tqdm.auto import tqdm
+
+    make_feeds = make_feeds or (lambda runner, b: runner.sample_feeds(b))
+    results = []
+    jobs = [(b, r) for i, b in enumerate(batches) for r in (runners if i % 2 == 0 else list(reversed(runners)))]
+    for b, runner in tqdm(jobs, desc="benchmark", disable=not progress):
+        feeds = make_feeds(runner, b)
+        runner.warmup(feeds, n=3)
+        results.append(benchmark(lambda: runner.infer(feeds), name=runner.name, batch=b, **kwargs))
+    order = {r.name: i for i, r in enumerate(runners)}
+    return sorted(results, key=lambda r: (r.batch, order.get(r.name, 0)))
+
+
+def ratio(results: Sequence[BenchResult], name: str, baseline: str, *, batch: int) -> float:
+    """Throughput of ``name`` over ``baseline`` at ``batch`` (> 1: ``name`` is faster), from one run."""
+    pick = {(r.name, r.batch): r for r in results}
+    try:
+        return pick[(name, batch)].items_per_s / pick[(baseline, batch)].items_per_s
+    except KeyError as err:
+        raise KeyError(f"no result {err.args[0]}; have {sorted(pick)}") from err
+
+
+def cuda_event_timer(fn: Callable[[], Any], stream: Any = None) -> Callable[[], float]:
+    """A ``timer`` for :func:`benchmark`: runs ``fn`` between two CUDA events (torch) and returns GPU ms."""
+    import torch
+
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def timed() -> float:
+        start.record(stream)
+        fn()
+        end.record(stream)
+        end.synchronize()
+        return float(start.elapsed_time(end))
+
+    return timed
+
+
+def plot_latency_vs_batch(results: Sequence[BenchResult], ax: Any = None) -> Any:
+    """Median latency (with p99 whiskers) against batch size, one line per backend."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    for name in dict.fromkeys(r.name for r in results):
+        rs = sorted((r for r in results if r.name == name), key=lambda r: r.batch)
+        med = np.array([r.median for r in rs])
+        ax.errorbar([r.batch for r in rs], med, yerr=[np.zeros_like(med), np.array([r.p99 for r in rs]) - med],
+                    marker="o", capsize=3, label=name)
+    ax.set(xscale="log", yscale="log", xlabel="batch size", ylabel="latency per call, ms (median, p99 bar)",
+           title="Latency vs batch")
+    ax.legend()
+    return ax
+
+
+def plot_throughput(results: Sequence[BenchResult], ax: Any = None) -> Any:
+    """Images/s per backend, grouped by batch size."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    names = list(dict.fromkeys(r.name for r in results))
+    batches = sorted({r.batch for r in results})
+    width = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        values = [next((r.items_per_s for r in results if r.name == name and r.batch == b), 0.0) for b in batches]
+        ax.bar(np.arange(len(batches)) + i * width, values, width, label=name)
+    ax.set_xticks(np.arange(len(batches)) + width * (len(names) - 1) / 2, [f"batch {b}" for b in batches])
+    ax.set(ylabel="images / s", title="Throughput")
+    ax.legend()
+    return ax
+
+
+def stage_breakdown(runner: Any, feeds: dict, *, n: int = 50) -> dict[str, float]:
+    """trtexec's split of one inference, median over ``n`` runs (ms): H2D copy, enqueue (host), GPU compute, D2H
+    copy, and latency = H2D + compute + D2H. Needs a runner that records ``last_times`` (TensorRTRunner)."""
+    runner.infer(feeds)
+    if getattr(runner, "last_times", None) is None:
+        raise ValueError(f"{getattr(runner, 'name', runner)} does not record stage times; only TensorRTRunner (with "
+                         "a device that has CUDA events) does")
+    stages: dict[str, list[float]] = {"h2d_ms": [], "enqueue_ms": [], "compute_ms": [], "d2h_ms": [], "latency_ms": []}
+    for _ in range(n):
+        runner.infer(feeds)
+        t = runner.last_times
+        for key in stages:
+            stages[key].append(getattr(t, key))
+    return {key: float(np.median(v)) for key, v in stages.items()}

@@ -28,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from trtlab import _compat
 from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, UnsupportedFeature
@@ -349,7 +349,10 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
                flavour: _compat.TensorRTFlavour | None = None, verbose: bool = False) -> tuple[bytes, dict[str, Any]]:
     """Parse and build; return (plan bytes, facts for the metadata). :func:`build` also saves it."""
     flavour = flavour or _compat.builder_flavour()
-    trt = flavour.module
+    if TYPE_CHECKING:  # mypy checks every call below against the TensorRT stubs (tests/test_typing.py)
+        import tensorrt as trt
+    else:
+        trt = flavour.module  # tensorrt or tensorrt_rtx: the same API for everything used here
     logger = _Logger(trt, verbose)
     builder = trt.Builder(logger)
     network = builder.create_network(_compat.network_flags(trt))  # strongly typed: precision comes from the ONNX
@@ -368,23 +371,24 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     outputs = [network.get_output(i) for i in range(network.num_outputs)]
     profiles: dict[str, list[list[int]]] = {}
-    dynamic = [t for t in inputs if any(d < 0 for d in t.shape)]
+    dynamic = [t for t in inputs if any(d < 0 for d in _dims(t.shape))]
     if dynamic:
         profile = builder.create_optimization_profile()
         for tensor in dynamic:
+            declared = _dims(tensor.shape)
             if shapes and tensor.name in shapes:
                 lo, opt, hi = (tuple(int(d) for d in s) for s in shapes[tensor.name])
             else:
-                if any(d < 0 for d in tuple(tensor.shape)[1:]):
+                if any(d < 0 for d in declared[1:]):
                     raise BuildError(f"input {tensor.name!r} has dynamic dimensions besides the batch: "
-                                     f"{tuple(tensor.shape)} | pass shapes={{{tensor.name!r}: (min, opt, max)}}")
-                lo, opt, hi = profile_shapes(tuple(tensor.shape), batch)
-            _check_profile(tensor.name, tuple(tensor.shape), lo, opt, hi)
-            profile.set_shape(tensor.name, lo, opt, hi)
+                                     f"{declared} | pass shapes={{{tensor.name!r}: (min, opt, max)}}")
+                lo, opt, hi = profile_shapes(declared, batch)
+            _check_profile(tensor.name, declared, lo, opt, hi)
+            profile.set_shape(tensor.name, lo, opt, hi)  # type: ignore[arg-type]  # tuples convert to Dims implicitly
             profiles[tensor.name] = [list(lo), list(opt), list(hi)]
         config.add_optimization_profile(profile)
     for tensor in inputs:
-        profiles.setdefault(tensor.name, [list(tensor.shape)] * 3)
+        profiles.setdefault(tensor.name, [list(_dims(tensor.shape))] * 3)
 
     targets: list[str] | None = None
     if flavour.is_rtx:
@@ -415,7 +419,7 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
         _atomic_write(Path(timing_cache), bytes(config.get_timing_cache().serialize()))
 
     def describe(t: Any) -> dict[str, Any]:
-        return {"shape": [int(d) for d in t.shape], "dtype": getattr(t.dtype, "name", str(t.dtype))}
+        return {"shape": list(_dims(t.shape)), "dtype": getattr(t.dtype, "name", str(t.dtype))}
 
     gpu = _current_gpu()
     facts = {
@@ -429,6 +433,11 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
         "notes": notes, "warnings": logger.warnings,
     }
     return bytes(plan), facts
+
+
+def _dims(shape: Any) -> tuple[int, ...]:
+    """A TensorRT ``Dims`` as a tuple of ints (-1 = dynamic)."""
+    return tuple(int(shape[i]) for i in range(len(shape)))
 
 
 def _check_profile(name: str, declared: tuple[int, ...], lo: Sequence[int], opt: Sequence[int], hi: Sequence[int]) -> None:

@@ -32,6 +32,8 @@ from trtlab.errors import ArtifactMissing, ExportError, InputMismatch
 
 __all__ = [
     "AccuracyRow",
+    "LayerError",
+    "layerwise_error",
     "AccuracyTable",
     "accuracy_table",
     "autocast_fp16",
@@ -61,7 +63,9 @@ def _require(path: str | os.PathLike) -> Path:
 def _quiet() -> Iterator[io.StringIO]:
     """ModelOpt logs a lot at INFO level; keep the notebook readable (errors still raise)."""
     buffer = io.StringIO()
-    loggers = [logging.getLogger(n) for n in ("modelopt", "root", "onnxruntime")]
+    names = ["modelopt", "onnxruntime", "polygraphy"] + [n for n in logging.root.manager.loggerDict
+                                                         if n.startswith(("modelopt", "polygraphy"))]
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
@@ -92,7 +96,8 @@ def autocast_fp16(onnx_path: str | os.PathLike, out: str | os.PathLike | None = 
         calib = None
         if calibration_data is not None:
             calib = str(Path(tmp) / "calib.npz")  # AutoCast wants an .npz keyed by input name (.npy is rejected)
-            np.savez(calib, **{input_name: np.asarray(calibration_data, np.float32)})
+            arrays: dict[str, Any] = {input_name: np.asarray(calibration_data, np.float32)}
+            np.savez(calib, **arrays)
         try:
             with _quiet():
                 model = convert_to_mixed_precision(onnx_path=str(src), low_precision_type="fp16",
@@ -147,7 +152,8 @@ def _modelopt_quantize(src: Path, data: np.ndarray, out: Path, method: str, high
         work = Path(tmp) / src.name
         work.write_bytes(src.read_bytes())
         calib = Path(tmp) / "calib.npz"
-        np.savez(calib, **{input_name: data})
+        arrays: dict[str, Any] = {input_name: data}
+        np.savez(calib, **arrays)
         cmd = [sys.executable, "-m", "modelopt.onnx.quantization", "--onnx_path", str(work), "--quantize_mode", "int8",
                "--calibration_data_path", str(calib), "--calibration_method", method, "--calibration_eps", "cpu",
                "--high_precision_dtype", high_precision, "--output_path", str(out.resolve())]
@@ -251,6 +257,10 @@ class AccuracyTable:
         """Top-1 points lost against the reference."""
         return self[self.reference].top1 - self[name].top1
 
+    def delta(self, name: str) -> float:
+        """Top-1 points gained (+) or lost (−) against the reference."""
+        return self[name].top1 - self[self.reference].top1 + 0.0  # + 0.0: no "-0.00"
+
     def __bool__(self) -> bool:
         return all(self.drop(r.name) <= self.tolerance for r in self.rows)
 
@@ -259,7 +269,7 @@ class AccuracyTable:
         head += [f"top-1 {b}" for b in self.bins]
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in self.rows:
-            cells = [r.name, r.backend, f"{r.top1:.2f}", f"{-self.drop(r.name):+.2f}", f"{r.agreement:.2f}",
+            cells = [r.name, r.backend, f"{r.top1:.2f}", f"{self.delta(r.name):+.2f}", f"{r.agreement:.2f}",
                      f"{r.max_abs_dlogit:.3g}"] + [f"{v:.1f}" for v in r.per_bin_top1]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
@@ -379,3 +389,51 @@ def calibration_coverage(onnx_path: str | os.PathLike, calib_x: np.ndarray, cali
     table = accuracy_table(models, test_x, test_labels, reference="fp32", bins=test_bins,
                            bin_names=[f"bin {b}" for b in range(bright + 1)], tolerance=100.0)
     return CoverageResult(table, bright, 1)
+
+
+# ---------------------------------------------------------------- localising an accuracy problem (Polygraphy)
+
+
+@dataclass
+class LayerError:
+    tensor: str
+    op: str
+    rel_error: float  # max |Δ| / max |reference| over the batch
+
+
+def layerwise_error(reference: str | os.PathLike, candidate: str | os.PathLike, x: np.ndarray, *,
+                    input_name: str = "images") -> list[LayerError]:
+    """Where does ``candidate`` (e.g. an INT8 model) start to differ from ``reference`` (fp32)?
+
+    Polygraphy marks every intermediate tensor of both models as an output (what ``polygraphy run --onnxrt
+    --onnx-outputs mark all`` does); both run on ONNX Runtime and every tensor present in both graphs is compared,
+    in the reference's execution order. The first large jump names the layer to look at.
+    """
+    import onnx
+    import onnxruntime as ort
+    from polygraphy import constants
+    from polygraphy.backend.onnx import modify_outputs, onnx_from_path
+
+    models = {}
+    for key, path in (("ref", reference), ("cand", candidate)):
+        with _quiet():
+            models[key] = modify_outputs(onnx_from_path(str(_require(path))), outputs=constants.MARK_ALL)
+    order = [(out, node.op_type) for node in models["ref"].graph.node for out in node.output]
+    results = {}
+    for key, model in models.items():
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"],
+                                       disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS))
+        names = [o.name for o in session.get_outputs()]
+        results[key] = dict(zip(names, session.run(names, {input_name: x})))
+    errors = []
+    for tensor, op in order:
+        if tensor in results["ref"] and tensor in results["cand"]:
+            a, b = np.asarray(results["ref"][tensor], np.float64), np.asarray(results["cand"][tensor], np.float64)
+            if a.shape != b.shape or a.size == 0 or a.dtype.kind != "f":
+                continue
+            scale = float(np.abs(a).max()) or 1.0
+            errors.append(LayerError(tensor, op, float(np.abs(a - b).max()) / scale))
+    del onnx
+    return errors

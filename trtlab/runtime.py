@@ -19,7 +19,8 @@ import numpy as np
 
 from trtlab.errors import InputMismatch
 
-__all__ = ["OnnxRuntimeRunner", "Runner", "TensorSpec", "TorchRunner"]
+__all__ = ["CupyDevice", "OnnxRuntimeRunner", "Runner", "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice",
+           "TorchRunner", "default_device"]
 
 
 @dataclass(frozen=True)
@@ -186,3 +187,330 @@ class TorchRunner(Runner):
             out = self.module(*args)
         outs = out if isinstance(out, (tuple, list)) else (out,)
         return {name: t.float().cpu().numpy() for name, t in zip(self._output_names, outs)}
+
+
+# ---------------------------------------------------------------- TensorRT (and TensorRT-RTX)
+#
+# Device memory is owned by torch (default) or CuPy through a tiny "device" object with the same six methods;
+# trtlab._trtsim.SimDevice implements them on the CPU, which is how the runner's logic is tested without a GPU.
+
+
+class TorchDevice:
+    """Device buffers owned by PyTorch on a non-default CUDA stream (copies, events and graphs on that stream)."""
+
+    name = "torch"
+
+    def __init__(self, device: str = "cuda") -> None:
+        import torch
+
+        if not torch.cuda.is_available():
+            from trtlab.errors import UnsupportedFeature
+
+            raise UnsupportedFeature("TorchDevice needs PyTorch with CUDA; this torch sees no GPU | run on a GPU "
+                                     "machine or use tl.runtime.OnnxRuntimeRunner")
+        self.torch = torch
+        self.device = torch.device(device)
+        self._stream = torch.cuda.Stream(self.device)
+
+    @property
+    def stream(self) -> int:
+        return int(self._stream.cuda_stream)
+
+    def _torch_dtype(self, dtype: Any) -> Any:
+        return {np.dtype(np.float32): self.torch.float32, np.dtype(np.float16): self.torch.float16,
+                np.dtype(np.int8): self.torch.int8, np.dtype(np.int32): self.torch.int32,
+                np.dtype(np.int64): self.torch.int64, np.dtype(np.uint8): self.torch.uint8,
+                np.dtype(np.bool_): self.torch.bool}[np.dtype(dtype)]
+
+    def empty(self, shape: Sequence[int], dtype: Any) -> Any:
+        with self.torch.cuda.stream(self._stream):
+            return self.torch.empty(tuple(shape), dtype=self._torch_dtype(dtype), device=self.device)
+
+    def upload(self, array: Any) -> Any:
+        with self.torch.cuda.stream(self._stream):
+            host = array if isinstance(array, self.torch.Tensor) else self.torch.from_numpy(np.ascontiguousarray(array))
+            return host.to(self.device, non_blocking=True)
+
+    def copy_(self, dst: Any, array: Any) -> None:
+        with self.torch.cuda.stream(self._stream):
+            src = array if isinstance(array, self.torch.Tensor) else self.torch.from_numpy(np.ascontiguousarray(array))
+            dst.copy_(src, non_blocking=True)
+
+    def download(self, buf: Any) -> np.ndarray:
+        with self.torch.cuda.stream(self._stream):
+            host = buf.to("cpu", non_blocking=True)
+        self._stream.synchronize()
+        return host.numpy()
+
+    @staticmethod
+    def ptr(buf: Any) -> int:
+        return int(buf.data_ptr())
+
+    def synchronize(self) -> None:
+        self._stream.synchronize()
+
+    def event(self) -> Any:
+        ev = self.torch.cuda.Event(enable_timing=True)
+        ev.record(self._stream)
+        return ev
+
+    @staticmethod
+    def elapsed_ms(start: Any, end: Any) -> float:
+        end.synchronize()
+        return float(start.elapsed_time(end))
+
+    def capture(self, fn: Any) -> Any:
+        """Record ``fn`` (which enqueues on this stream) into a CUDA graph; returns an object with ``replay()``."""
+        graph = self.torch.cuda.CUDAGraph()
+        with self.torch.cuda.graph(graph, stream=self._stream):
+            fn()
+        return graph
+
+
+class CupyDevice:
+    """Device buffers owned by CuPy (for machines with CuPy but a CPU-only torch); same methods as TorchDevice."""
+
+    name = "cupy"
+
+    def __init__(self, device: int = 0) -> None:
+        import cupy
+
+        self.cp = cupy
+        cupy.cuda.Device(device).use()
+        self._cstream = cupy.cuda.Stream(non_blocking=True)
+
+    @property
+    def stream(self) -> int:
+        return int(self._cstream.ptr)
+
+    def empty(self, shape: Sequence[int], dtype: Any) -> Any:
+        with self._cstream:
+            return self.cp.empty(tuple(shape), dtype=np.dtype(dtype))
+
+    def upload(self, array: Any) -> Any:
+        with self._cstream:
+            return self.cp.asarray(np.ascontiguousarray(array))
+
+    def copy_(self, dst: Any, array: Any) -> None:
+        dst.set(np.ascontiguousarray(array), stream=self._cstream)
+
+    def download(self, buf: Any) -> np.ndarray:
+        out = buf.get(stream=self._cstream)
+        self._cstream.synchronize()
+        return out
+
+    @staticmethod
+    def ptr(buf: Any) -> int:
+        return int(buf.data.ptr)
+
+    def synchronize(self) -> None:
+        self._cstream.synchronize()
+
+    def event(self) -> Any:
+        ev = self.cp.cuda.Event()
+        ev.record(self._cstream)
+        return ev
+
+    def elapsed_ms(self, start: Any, end: Any) -> float:
+        end.synchronize()
+        return float(self.cp.cuda.get_elapsed_time(start, end))
+
+    def capture(self, fn: Any) -> Any:
+        self._cstream.begin_capture()
+        try:
+            fn()
+        finally:
+            graph = self._cstream.end_capture()
+        graph.upload(self._cstream)
+        return _CupyGraph(graph, self._cstream)
+
+
+class _CupyGraph:
+    def __init__(self, graph: Any, stream: Any) -> None:
+        self.graph, self.stream = graph, stream
+
+    def replay(self) -> None:
+        self.graph.launch(self.stream)
+
+
+def default_device() -> Any:
+    """TorchDevice when torch sees a GPU, else CupyDevice when CuPy runs kernels; else UnsupportedFeature."""
+    from trtlab.env import capabilities
+    from trtlab.errors import UnsupportedFeature
+
+    caps = capabilities()
+    if caps.torch_cuda:
+        return TorchDevice()
+    if caps.cupy_runs_kernels:
+        return CupyDevice()
+    raise UnsupportedFeature("the TensorRT runner needs device memory from PyTorch (CUDA build) or CuPy; neither "
+                             "can use a GPU here | install torch with CUDA or cupy-cuda13x on a GPU machine")
+
+
+@dataclass
+class StageTimes:
+    """trtexec's breakdown of one inference (milliseconds): H2D copy, enqueue (host), GPU compute, D2H copy."""
+
+    h2d_ms: float
+    enqueue_ms: float
+    compute_ms: float
+    d2h_ms: float
+
+    @property
+    def latency_ms(self) -> float:
+        """trtexec's "Latency": H2D + GPU compute + D2H."""
+        return self.h2d_ms + self.compute_ms + self.d2h_ms
+
+
+class TensorRTRunner(Runner):
+    """A TensorRT (or TensorRT-RTX) engine behind the Runner interface.
+
+    I/O is discovered by tensor name; each call sets the input shapes (checked against the optimization profile),
+    points the context at device buffers (cached per shape), runs ``execute_async_v3`` on a non-default stream and
+    copies the outputs back. ``cuda_graph=True`` captures one CUDA graph per input shape after a first normal run
+    (as trtexec does) and replays it; TensorRT-RTX does the capture itself (``CudaGraphStrategy``).
+
+        with tl.runtime.TensorRTRunner("resnet18.fp16.plan") as trt_runner:
+            logits = trt_runner.infer({"images": x})["logits"]
+    """
+
+    def __init__(self, plan: Any, *, device: Any = None, cuda_graph: bool = False, name: str | None = None) -> None:
+        from trtlab import engine as engine_mod
+
+        self._loaded = None
+        trt: Any
+        if isinstance(plan, (str, Path)):
+            self._loaded = engine_mod.deserialize(plan)
+            eng, trt = self._loaded.engine, self._loaded.module
+            precision = self._loaded.metadata.precision
+            label = "tensorrt-rtx" if self._loaded.metadata.backend == "tensorrt_rtx" else "tensorrt"
+            name = name or f"{label}-{precision}"
+        else:  # an ICudaEngine (or the CPU simulation of one)
+            eng = plan
+            trt = getattr(plan, "trt", None)
+            if trt is None:
+                from trtlab._trtsim import trt_enums
+
+                trt = trt_enums()
+        self.engine, self.trt = eng, trt
+        self.name = name or "tensorrt"
+        self.device_mem = device if device is not None else default_device()
+        self.device = "cuda" if self.device_mem.name != "simulated" else "simulated"
+        self.cuda_graph = cuda_graph
+        self.context = self._create_context()
+        self._inputs: dict[str, TensorSpec] = {}
+        self._outputs: dict[str, TensorSpec] = {}
+        self.profiles: dict[str, tuple[tuple[int, ...], ...]] = {}
+        from trtlab._compat import numpy_dtype
+
+        for i in range(eng.num_io_tensors):
+            tname = eng.get_tensor_name(i)
+            shape = tuple(None if int(d) < 0 else int(d) for d in eng.get_tensor_shape(tname))
+            spec = TensorSpec(tname, shape, numpy_dtype(trt, eng.get_tensor_dtype(tname)))
+            if eng.get_tensor_mode(tname) == trt.TensorIOMode.INPUT:
+                self._inputs[tname] = spec
+                if None in shape:
+                    self.profiles[tname] = tuple(tuple(int(d) for d in s) for s in eng.get_tensor_profile_shape(tname, 0))
+            else:
+                self._outputs[tname] = spec
+        self._buffers: dict[tuple[str, tuple[int, ...]], Any] = {}
+        self._graphs: dict[tuple, Any] = {}
+        self._bound: tuple | None = None
+        self.last_times: StageTimes | None = None
+
+    def _create_context(self) -> Any:
+        eng, trt = self.engine, self.trt
+        if hasattr(eng, "create_runtime_config"):  # TensorRT-RTX: JIT-compiles here; let it capture graphs itself
+            config = eng.create_runtime_config()
+            if self.cuda_graph and hasattr(trt, "CudaGraphStrategy"):
+                config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
+                self.cuda_graph = False  # the runtime does it; capturing again would be wrong
+            return eng.create_execution_context(config)
+        return eng.create_execution_context()
+
+    def inputs(self) -> dict[str, TensorSpec]:
+        return dict(self._inputs)
+
+    def outputs(self) -> dict[str, TensorSpec]:
+        return dict(self._outputs)
+
+    def validate(self, feeds: Mapping[str, Any]) -> None:
+        super().validate(feeds)
+        for tname, (lo, _, hi) in self.profiles.items():
+            shape = tuple(feeds[tname].shape)
+            if not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
+                raise InputMismatch(f"{self.name}: input '{tname}': got shape {shape}, outside the engine's "
+                                    f"optimization profile (min {lo}, max {hi}) | split the batch, or rebuild with "
+                                    f"a larger profile: tl.engine.build(onnx, batch=(1, 8, {max(shape[0], hi[0])}))")
+
+    def _buffer(self, tname: str, shape: tuple[int, ...], dtype: Any) -> Any:
+        key = (tname, shape)
+        if key not in self._buffers:
+            self._buffers[key] = self.device_mem.empty(shape, dtype)
+        return self._buffers[key]
+
+    def _bind(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
+        """Set input shapes and tensor addresses for these shapes; returns the output buffers."""
+        ctx = self.context
+        for tname, shape in shapes.items():
+            if not ctx.set_input_shape(tname, shape):
+                raise InputMismatch(f"{self.name}: TensorRT refused shape {shape} for input '{tname}' | "
+                                    f"the profile is {self.profiles.get(tname)}")
+            ctx.set_tensor_address(tname, self.device_mem.ptr(self._buffer(tname, shape, self._inputs[tname].dtype)))
+        outs = {}
+        for tname, spec in self._outputs.items():
+            shape = tuple(int(d) for d in ctx.get_tensor_shape(tname))
+            if any(d < 0 for d in shape):
+                raise InputMismatch(f"{self.name}: output '{tname}' still has an unknown shape {shape}; an input "
+                                    "shape is missing")
+            outs[tname] = self._buffer(tname, shape, spec.dtype)
+            ctx.set_tensor_address(tname, self.device_mem.ptr(outs[tname]))
+        return outs
+
+    def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        import time
+
+        dev = self.device_mem
+        shapes = {n: tuple(int(d) for d in np.shape(a)) for n, a in feeds.items()}
+        key = tuple(sorted(shapes.items()))
+        timing = hasattr(dev, "event")
+        e0 = dev.event() if timing else None
+        for tname, array in feeds.items():
+            dev.copy_(self._buffer(tname, shapes[tname], self._inputs[tname].dtype), array)
+        e1 = dev.event() if timing else None
+        if self._bound != key:
+            outs = self._bind(shapes)
+            self._bound = key
+        else:
+            outs = {t: self._buffers[(t, tuple(int(d) for d in self.context.get_tensor_shape(t)))]
+                    for t in self._outputs}
+        t0 = time.perf_counter()
+        if self.cuda_graph and key in self._graphs:
+            self._graphs[key].replay()
+        else:
+            if not self.context.execute_async_v3(dev.stream):
+                raise RuntimeError(f"{self.name}: execute_async_v3 returned False | see the TensorRT log above")
+            if self.cuda_graph:  # first run done outside the capture (one-time init), capture for next time
+                self._graphs[key] = dev.capture(lambda: self.context.execute_async_v3(dev.stream))
+        enqueue_ms = (time.perf_counter() - t0) * 1e3
+        e2 = dev.event() if timing else None
+        result = {t: dev.download(buf) for t, buf in outs.items()}
+        if timing:
+            e3 = dev.event()
+            self.last_times = StageTimes(dev.elapsed_ms(e0, e1), enqueue_ms, dev.elapsed_ms(e1, e2),
+                                         dev.elapsed_ms(e2, e3))
+        dev.synchronize()
+        return result
+
+    def gpu_timer(self, feeds: Mapping[str, Any]) -> Any:
+        """A ``timer`` for :func:`trtlab.bench.benchmark`: runs one inference, returns its GPU compute ms."""
+        def timed() -> float:
+            self.infer(feeds)
+            return self.last_times.compute_ms if self.last_times else float("nan")
+
+        return timed
+
+    def close(self) -> None:
+        self._graphs.clear()
+        self._buffers.clear()
+        self.context = None

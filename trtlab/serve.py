@@ -371,19 +371,91 @@ def _python_backend_dir(server_dir: Path) -> Path:
     target = cache() / "triton-backends" / f"py{version}"
     python = target / "python"
     python.mkdir(parents=True, exist_ok=True)
-    for source in (server_dir / "backends" / "python").iterdir():
-        if source.is_file() and not (python / source.name).exists():
-            (python / source.name).symlink_to(source)
-    if not (python / stub.name).exists():
-        (python / stub.name).symlink_to(stub)
+    for source in [*(server_dir / "backends" / "python").iterdir(), stub]:
+        if source.is_file():
+            _link(source, python / source.name)
     return target
 
 
+def _link(source: Path, link: Path) -> None:
+    """``link`` → ``source``, replacing a stale link (a venv recreated elsewhere) and tolerating a racing twin."""
+    if link.is_symlink() and os.readlink(link) == str(source):
+        return
+    link.unlink(missing_ok=True)
+    try:
+        link.symlink_to(source)
+    except FileExistsError:
+        pass
+
+
+#: NumPy for the Python-backend stub's environment. The bundled stub (Triton 2.51) is built with a pybind11 that
+#: predates NumPy 2: with NumPy 2 inputs still arrive, but every output tensor is silently empty or zero
+#: (pybind11 reads the old dtype layout, item size 0). The course environment needs NumPy 2 (CuPy 14), so the
+#: model runs in a small execution environment: NumPy 1.26 first on sys.path, the course packages after it.
+STUB_NUMPY = "numpy==1.26.4"
+
+
+def _site_dirs() -> list[str]:
+    paths = sysconfig.get_paths()
+    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
+
+
+def stub_python_bin(*, install: bool = True) -> Path:
+    """The ``bin/`` whose ``python3`` the Python-backend stub takes its ``sys.prefix`` (and so its packages) from.
+
+    This environment itself if its NumPy is 1.x; otherwise a venv under ``tl.paths.cache()`` holding NumPy 1.26 and
+    a ``.pth`` that appends this environment's site-packages (onnxruntime, trtlab). Created once (``pip`` fetches
+    one wheel, 14 MB); ``TRTLAB_TRITON_PYTHON_BIN`` overrides it.
+    """
+    override = os.environ.get("TRTLAB_TRITON_PYTHON_BIN")
+    if override:
+        return Path(override)
+    if int(np.__version__.split(".")[0]) < 2:
+        return Path(sys.executable).parent
+    from trtlab.paths import cache
+
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    root = cache() / f"triton-stub-env-py{version}"
+    site_dir = root / "lib" / f"python{version}" / "site-packages"
+    marker = site_dir / "trtlab_stub_env.txt"
+    wanted = f"{STUB_NUMPY}\n{sys.prefix}\n"
+    if marker.exists() and marker.read_text() == wanted and (root / "bin" / "python3").exists():
+        return root / "bin"
+    if not install:
+        raise UnsupportedFeature(f"no stub environment at {root}; create it: python -m trtlab.serve prepare")
+    import fcntl
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two notebooks starting servers at once build it once
+        if marker.exists() and marker.read_text() == wanted:
+            return root / "bin"
+        _create_stub_env(root, site_dir)
+        marker.write_text(wanted)
+    return root / "bin"
+
+
+def _create_stub_env(root: Path, site_dir: Path) -> None:
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True, clear=True).create(root)
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site_dir), STUB_NUMPY]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as err:
+        raise UnsupportedFeature(f"installing {STUB_NUMPY} for the Triton stub timed out: {' '.join(cmd)}") from err
+    if done.returncode != 0:
+        raise UnsupportedFeature(
+            f"could not install {STUB_NUMPY} for the Triton Python-backend stub ({done.stderr.strip()[-300:]}). "
+            f"Run once with network access: {' '.join(cmd)}  (or python -m trtlab.serve prepare)")
+    lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in _site_dirs())
+    (site_dir / "zz_trtlab_course_env.pth").write_text(lines)
+
+
 def _stub_environment(server_dir: Path) -> dict[str, str]:
-    """PATH and LD_LIBRARY_PATH for the stub: this environment's python3 first, libpython and the wheel's libs."""
+    """PATH and LD_LIBRARY_PATH for the stub: the stub environment's python3 first, libpython, the wheel's libs."""
     env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "")])
+    env["PATH"] = os.pathsep.join([str(stub_python_bin()), env.get("PATH", "")])
     libs = [sysconfig.get_config_var("LIBDIR") or "", str(server_dir.parent.parent / "nvidia_pytriton.libs")]
     env["LD_LIBRARY_PATH"] = os.pathsep.join([p for p in libs if p] + [env.get("LD_LIBRARY_PATH", "")]).rstrip(":")
     env.pop("PYTHONPATH", None)
@@ -407,7 +479,14 @@ def check_python_backend() -> str:
             "model loading would hang. Use a Python built with --enable-shared (pyenv: "
             "PYTHON_CONFIGURE_OPTS=--enable-shared) or install the distribution's libpython3.X package")
     libpython = next((line.split("=>")[1].split()[0] for line in out.splitlines() if "libpython" in line), "?")
-    return f"stub OK: {libpython}"
+    python = stub_python_bin() / "python3"
+    probe = subprocess.run([str(python), "-I", "-c", "import numpy, onnxruntime; print(numpy.__version__)"],
+                           capture_output=True, text=True, env=env, timeout=60)
+    if probe.returncode != 0 or not probe.stdout.strip().startswith("1."):
+        raise UnsupportedFeature(
+            f"the stub environment {python.parent.parent} must import NumPy 1.x and onnxruntime; got "
+            f"{(probe.stdout or probe.stderr).strip()[-300:]}. Delete it and run: python -m trtlab.serve prepare")
+    return f"stub OK: {libpython}; NumPy {probe.stdout.strip()} from {python.parent.parent}"
 
 
 def _shm_mapped_by_live_processes() -> set[str]:
@@ -444,6 +523,8 @@ class TritonServer:
         self.log_path = self._logdir / "tritonserver.log"
         self._shm_before: set[str] = set()
         self.startup_s = float("nan")
+        self.stub_check = ""
+        self.leaked_shm: list[str] = []
 
     # addresses -------------------------------------------------------------------------------------------------
     @property
@@ -484,7 +565,7 @@ class TritonServer:
     def start(self) -> "TritonServer":
         if self.running:
             return self
-        check_python_backend()
+        self.stub_check = check_python_backend()
         server_dir = _bundled_server_dir()
         self._shm_before = set(glob.glob(SHM_PATTERN))
         for attempt in range(3):  # a free port can be taken between probing and binding: retry with new ones
@@ -682,7 +763,8 @@ def _address(target: TritonServer | str, protocol: str) -> str:
 
 
 def _reason(err: BaseException) -> str:
-    message = err.message() if callable(getattr(err, "message", None)) else str(err)
+    method = getattr(err, "message", None)
+    message = method() if callable(method) else str(err)
     return str(message).strip() or type(err).__name__
 
 
@@ -783,7 +865,9 @@ def parse_metrics(text: str) -> dict[tuple[str, str], float]:
     values: dict[tuple[str, str], float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
-            key = (sample.name, sample.labels.get("model", ""))
+            # the parser names counter samples "<family>_total"; Triton's counters have no suffix
+            name = family.name if sample.name == f"{family.name}_total" else sample.name
+            key = (name, sample.labels.get("model", ""))
             values[key] = values.get(key, 0.0) + float(sample.value)
     return values
 
@@ -897,12 +981,13 @@ def _run_coroutine(coro: Any) -> Any:
 
 
 def load_test(server: TritonServer | str, model: str, feeds: Mapping[str, Any], *, concurrency: int = 32,
-              requests: int = 1000, protocol: str = "http", outputs: Sequence[str] = ("logits",),
+              requests: int = 1000, protocol: str = "grpc", outputs: Sequence[str] = ("logits",),
               label: str | None = None, warmup: int = 50, timeout_s: float = 60.0,
               progress: bool = False) -> LoadResult:
     """Closed loop: ``concurrency`` clients each send the next request as soon as the previous answer arrives.
 
-    ``warmup`` requests run first and are not counted. With a :class:`TritonServer`, the average batch size comes
+    gRPC by default: its client costs about half the CPU of the HTTP one per request, which matters when the
+    clients share two cores with the server. ``warmup`` requests run first and are not counted. With a :class:`TritonServer`, the average batch size comes
     from the metrics endpoint (counts before and after).
     """
     address = _address(server, protocol)
@@ -995,7 +1080,8 @@ def _perf_analyzer_env() -> dict[str, str]:
 
 
 def perf_analyzer(server: TritonServer, model: str, *, concurrency: Sequence[int] = (1, 8, 32), shape: str,
-                  protocol: str = "grpc", timeout_s: float = 300.0, count_windows: int = 200) -> list[dict[str, float]]:
+                  protocol: str = "grpc", timeout_s: float = 300.0, count_windows: int = 200,
+                  stability_percent: int = 50) -> list[dict[str, float]]:
     """Run perf_analyzer (C++ load generator) over a concurrency range; rows of its CSV report.
 
     ``shape`` is e.g. ``"images:3,32,32"`` (without the batch dimension). Raises UnsupportedFeature without a binary.
@@ -1012,9 +1098,66 @@ def perf_analyzer(server: TritonServer, model: str, *, concurrency: Sequence[int
     step = (sorted(concurrency)[1] - lo) if len(concurrency) > 1 else 1
     cmd = [str(binary), "-m", model, "-i", protocol, "-u", server.url(protocol), "--shape", shape,
            f"--concurrency-range={lo}:{hi}:{max(step, 1)}", "--measurement-mode", "count_windows",
-           "--measurement-request-count", str(count_windows), "-f", str(report)]
+           "--measurement-request-count", str(count_windows), "--stability-percentage", str(stability_percent),
+           "--max-trials", "8", "-f", str(report)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=_perf_analyzer_env())
     if done.returncode != 0:
         raise TritonError(f"perf_analyzer failed (exit {done.returncode}): {(done.stderr or done.stdout)[-800:]}")
     with open(report) as f:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+PERF_ANALYZER_WHEEL = "tritonclient==2.51.0"
+
+
+def install_perf_analyzer(target: str | Path | None = None) -> Path:
+    """Extract ``perf_analyzer`` from the ``tritonclient==2.51.0`` wheel into this environment's ``bin/``.
+
+    Only the binary is taken (the wheel's Python package would pin numpy<2 and protobuf<5).
+    """
+    import zipfile
+
+    from trtlab.paths import cache
+
+    target = Path(target) if target else Path(sys.executable).parent / "perf_analyzer"
+    wheels = cache() / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    found = sorted(wheels.glob("tritonclient-2.51.0-*.whl"))
+    if not found:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+               "--platform", "manylinux1_x86_64", "-d", str(wheels), PERF_ANALYZER_WHEEL]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        found = sorted(wheels.glob("tritonclient-2.51.0-*.whl"))
+        if done.returncode != 0 or not found:
+            raise UnsupportedFeature(f"could not download {PERF_ANALYZER_WHEEL}: {done.stderr.strip()[-300:]}")
+    with zipfile.ZipFile(found[0]) as wheel:
+        data = wheel.read("tritonclient-2.51.0.data/data/bin/perf_analyzer")
+    tmp = target.with_suffix(".tmp")
+    tmp.write_bytes(data)
+    tmp.chmod(0o755)
+    tmp.replace(target)
+    probe = subprocess.run([str(target), "--version"], capture_output=True, text=True, env=_perf_analyzer_env(),
+                           timeout=60)
+    if probe.returncode != 0:
+        raise UnsupportedFeature(f"perf_analyzer does not run here: {(probe.stderr or probe.stdout)[-300:]}")
+    return target
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m trtlab.serve prepare [--perf-analyzer]``: set up the stub environment (CI set-up step)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m trtlab.serve")
+    parser.add_argument("command", choices=["prepare"])
+    parser.add_argument("--perf-analyzer", action="store_true",
+                        help=f"also extract perf_analyzer from the {PERF_ANALYZER_WHEEL} wheel into bin/")
+    args = parser.parse_args(argv)
+    print(f"tritonserver: {_bundled_server_dir() / 'bin' / 'tritonserver'}")
+    print(check_python_backend())
+    if args.perf_analyzer:
+        print(f"perf_analyzer: {install_perf_analyzer()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -121,6 +121,19 @@ def train_step(model, images, labels, optimizer, loss_fn) -> tuple[float, int]:
     return float(loss.detach()), correct
 
 
+def _one_cycle(total: int, warmup: float = 0.25, start: float = 0.04, end: float = 1e-3) -> Callable[[int], float]:
+    """Learning-rate factor: linear warm-up over the first quarter, then cosine decay (a one-cycle schedule)."""
+    up = max(1, int(total * warmup))
+
+    def factor(step: int) -> float:
+        if step < up:
+            return start + (1 - start) * (step + 1) / up
+        t = (step - up) / max(1, total - up)
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return factor
+
+
 def _augment(x, generator):
     """Random flips and 90° rotations: every class of the shapes set is closed under them."""
     import torch
@@ -131,9 +144,25 @@ def _augment(x, generator):
     return torch.rot90(x, k, (2, 3)) if k else x
 
 
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm.auto import tqdm
+class _NoBar:
+    def __enter__(self):
+        return self
 
+    def __exit__(self, *exc):
+        return None
+
+    def update(self, n=1):
+        return None
+
+    def set_postfix(self, **kw):
+        return None
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is a course dependency; a bare GPU box may lack it
+        return _NoBar()
     return tqdm(total=total, desc=desc, disable=not enabled, leave=True, mininterval=1.0)
 
 
@@ -164,7 +193,7 @@ def fit(model, train, val=None, *, steps: int | None = None, epochs: float | Non
     gen = torch.Generator().manual_seed(seed)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total, pct_start=0.25)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _one_cycle(total))
     loss_fn = torch.nn.CrossEntropyLoss()
     step_fn = step_fn or train_step
     hist = history or History()

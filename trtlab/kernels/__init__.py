@@ -37,8 +37,11 @@ __all__ = [
     "as_device_array",
     "as_stream",
     "bilinear_taps_ref",
+    "clean_exercise_source",
     "compile_all",
     "compile_source",
+    "copy_bandwidth",
+    "cpu_preprocess",
     "cuda_timer",
     "device_pointer",
     "from_device_pointer",
@@ -52,10 +55,13 @@ __all__ = [
     "preprocess_ref",
     "require_gpu",
     "resize_bilinear_ref",
+    "sample_frames",
+    "sample_photos",
     "softmax_topk",
     "softmax_topk_ref",
     "to_torch",
     "warp_affine_ref",
+    "write_sample_photos",
 ]
 
 KERNEL_DIR = Path(__file__).resolve().parent
@@ -64,8 +70,13 @@ SOURCES = ("preprocess.cu", "postprocess.cu")
 TAPS_INCLUDE = '#include "bilinear_taps.cuh"'
 #: Block shape of the pre-processing kernels (x along the output row: coalesced stores) and pixels per thread.
 BLOCK = (32, 8)
-PIXELS_PER_THREAD = 2
+PIXELS_PER_THREAD = 4
+#: The tiled kernel (scales <= 2): output tile (width, height) per block, and its block of threads.
+TILE = (64, 16)
+TILE_BLOCK = (64, 4, 1)
 POST_BLOCK = 256
+#: softmax_topk keeps a row in shared memory: 48 KiB minus the kernel's 256 bytes of reduction scratch.
+MAX_CLASSES = (48 * 1024 - 256) // 4
 
 
 class KernelCompileError(BuildError):
@@ -75,6 +86,15 @@ class KernelCompileError(BuildError):
 # ---------------------------------------------------------------- sources and NVRTC
 
 
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*$", re.M)
+
+
+def clean_exercise_source(text: str) -> str:
+    """A learner's CUDA C from a notebook string: the ``### BEGIN/END SOLUTION`` lines of a solution notebook are
+    blanked (the C preprocessor would reject them), keeping every other line where it was."""
+    return _MARKER.sub("", text)
+
+
 def kernel_source(name: str = "preprocess.cu", *, bilinear_taps: str | None = None) -> str:
     """The CUDA C text of a packaged kernel, with ``bilinear_taps.cuh`` (or a learner's version) pasted in."""
     path = KERNEL_DIR / name
@@ -82,7 +102,8 @@ def kernel_source(name: str = "preprocess.cu", *, bilinear_taps: str | None = No
         raise FileNotFoundError(f"no kernel source {name!r} in {KERNEL_DIR}; known: {', '.join(SOURCES)}")
     text = path.read_text()
     if TAPS_INCLUDE in text:
-        taps = bilinear_taps if bilinear_taps is not None else (KERNEL_DIR / "bilinear_taps.cuh").read_text()
+        taps = (clean_exercise_source(bilinear_taps) if bilinear_taps is not None
+                else (KERNEL_DIR / "bilinear_taps.cuh").read_text())
         text = text.replace(TAPS_INCLUDE, taps.rstrip() + "\n")
     return text
 
@@ -142,20 +163,20 @@ def compile_source(source: str, *, name: str = "kernel.cu", arch: str = "compute
                                      "(pip install nvidia-cuda-nvrtc)?")
 
     start = time.perf_counter()
-    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], [])
-    ok(err)
+    status, prog = nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], [])
+    ok(status)
     try:
         opts = [f"--gpu-architecture={arch}".encode(), b"--std=c++17", *(o.encode() for o in options)]
         (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
-        err, size = nvrtc.nvrtcGetProgramLogSize(prog)
-        ok(err)
+        status, size = nvrtc.nvrtcGetProgramLogSize(prog)
+        ok(status)
         log = b" " * size
         ok(nvrtc.nvrtcGetProgramLog(prog, log)[0])
         log_text = log.rstrip(b"\x00 ").decode(errors="replace")
         ptx = ""
         if result == nvrtc.nvrtcResult.NVRTC_SUCCESS:
-            err, size = nvrtc.nvrtcGetPTXSize(prog)
-            ok(err)
+            status, size = nvrtc.nvrtcGetPTXSize(prog)
+            ok(status)
             buf = b" " * size
             ok(nvrtc.nvrtcGetPTX(prog, buf)[0])
             ptx = buf.rstrip(b"\x00").decode()
@@ -341,11 +362,13 @@ def _module(source_hash: str, source: str, options: tuple[str, ...]) -> Any:
 
 
 def load_module(name: str = "preprocess.cu", *, bilinear_taps: str | None = None,
-                pixels_per_thread: int = PIXELS_PER_THREAD) -> Any:
-    """The compiled ``cupy.RawModule`` of a packaged source (cached per source text and options)."""
+                pixels_per_thread: int = PIXELS_PER_THREAD, defines: dict[str, int] | None = None) -> Any:
+    """The compiled ``cupy.RawModule`` of a packaged source (cached per source text and options); ``defines`` adds
+    ``-D`` macros (the benchmark's variants, e.g. ``{"U8_MAGIC": 1}``)."""
     require_gpu(f"loading {name}")
     source = kernel_source(name, bilinear_taps=bilinear_taps)
-    options = (f"-DPIXELS_PER_THREAD={int(pixels_per_thread)}",) if name == "preprocess.cu" else ()
+    options: tuple[str, ...] = (f"-DPIXELS_PER_THREAD={int(pixels_per_thread)}",) if name == "preprocess.cu" else ()
+    options += tuple(f"-D{key}={int(value)}" for key, value in sorted((defines or {}).items()))
     return _module(hashlib.sha256(source.encode()).hexdigest(), source, options)
 
 
@@ -356,14 +379,26 @@ def as_stream(stream: Any = None) -> Any:
 
     if stream is None:
         return cupy.cuda.get_current_stream()
-    if isinstance(stream, (cupy.cuda.Stream, cupy.cuda.ExternalStream)):
+    if isinstance(stream, getattr(cupy.cuda.stream, "BaseStream", cupy.cuda.Stream)):
         return stream
     if hasattr(stream, "cuda_stream"):  # torch.cuda.Stream
-        return cupy.cuda.ExternalStream(int(stream.cuda_stream))
+        return _external_stream(int(stream.cuda_stream))
     if isinstance(stream, int) or hasattr(stream, "__int__"):
-        return cupy.cuda.ExternalStream(int(stream))
+        return _external_stream(int(stream))
     raise InputMismatch(f"stream: got {type(stream).__name__}, expected None, a cupy stream, a torch.cuda.Stream "
                         "or a cudaStream_t handle (int)")
+
+
+def _external_stream(handle: int) -> Any:
+    """A CuPy view of a raw ``cudaStream_t`` (``ExternalStream``, deprecated in CuPy 14 but still the way to wrap a
+    bare handle such as the one TensorRT is given)."""
+    import warnings
+
+    import cupy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return cupy.cuda.ExternalStream(handle)
 
 
 def as_device_array(x: Any, *, stream: Any = None) -> Any:
@@ -419,11 +454,11 @@ def _images_on_device(images: Any, stream: Any) -> Any:
 
 
 def _norm_args(mean: Sequence[float], std: Sequence[float]) -> list[np.float32]:
-    mean, std = np.asarray(mean, np.float64), np.asarray(std, np.float64)
-    if mean.shape != (3,) or std.shape != (3,) or np.any(std == 0):
-        raise InputMismatch(f"mean/std: got {mean.tolist()} / {std.tolist()}, expected 3 values each (0..1 "
+    m, s = np.asarray(mean, np.float64), np.asarray(std, np.float64)
+    if m.shape != (3,) or s.shape != (3,) or np.any(s == 0):
+        raise InputMismatch(f"mean/std: got {m.tolist()} / {s.tolist()}, expected 3 values each (0..1 "
                             "units, output channel order) and std != 0")
-    return [np.float32(v) for v in (*(1 / (255 * std)), *(-mean / std))]
+    return [np.float32(v) for v in (*(1 / (255 * s)), *(-m / s))]
 
 
 def _output(out: Any, shape: tuple[int, ...], dtype: Any) -> Any:
@@ -443,29 +478,44 @@ def _output(out: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 def preprocess(images: Any, out_hw: tuple[int, int], *, mean: Sequence[float] = (0.0, 0.0, 0.0),
                std: Sequence[float] = (1.0, 1.0, 1.0), input_order: str = "BGR", output_order: str = "RGB",
                dtype: Any = np.float32, out: Any = None, stream: Any = None,
-               bilinear_taps: str | None = None, launch: Callable[..., Any] | None = None) -> Any:
+               method: str = "auto", pixels_per_thread: int = PIXELS_PER_THREAD, bilinear_taps: str | None = None,
+               launch: Callable[..., Any] | None = None, defines: dict[str, int] | None = None) -> Any:
     """Fused pre-processing on the GPU: uint8 N×H×W×3 → bilinear resize to ``out_hw`` → channel order →
     (x/255 - mean)/std → N×3×h×w ``dtype`` (float32 or float16), one kernel launch on ``stream``.
 
     ``images`` may be CuPy, a torch CUDA tensor (no copy) or NumPy (uploaded). ``out`` may be any GPU array of the
     right shape, e.g. a slice of a batch or an engine's input buffer. Matches :func:`preprocess_ref`.
-    ``bilinear_taps`` (CUDA C) and ``launch`` (a launch_config-like function) swap in a learner's versions.
+    ``method``: "direct" (each thread loads its taps from global memory: any scale), "tiled" (a block stages its
+    input footprint in shared memory with 16-byte loads: scales <= 2, every input byte used) or "auto" (tiled when
+    it applies). ``pixels_per_thread`` picks the direct kernel's compiled variant; ``bilinear_taps`` (CUDA C) and
+    ``launch`` (a function like :func:`launch_config`) swap in a learner's versions (direct kernel).
     """
-    cupy = require_gpu("trtlab.kernels.preprocess")
+    require_gpu("trtlab.kernels.preprocess")
     cs = as_stream(stream)
     with cs:
         x = _images_on_device(images, cs)
         n, h, w, _ = x.shape
         oh, ow = int(out_hw[0]), int(out_hw[1])
         y = _output(out, (n, 3, oh, ow), dtype)
-        kernel = load_module("preprocess.cu", bilinear_taps=bilinear_taps).get_function(
-            "preprocess_f16" if y.dtype == np.float16 else "preprocess_f32")
-        grid, block = (launch or launch_config)(n, (oh, ow))
-        args = (x, np.int32(h), np.int32(w), np.int64(x.strides[1]), np.int64(x.strides[0]), y, np.int32(oh),
-                np.int32(ow), np.float32(w / ow), np.float32(h / oh), np.int32(_swap(input_order, output_order)),
-                *_norm_args(mean, std))
-        kernel(tuple(int(g) for g in grid), tuple(int(b) for b in block), args)
-    del cupy
+        small = w / ow <= 2 and h / oh <= 2
+        if method not in ("auto", "direct", "tiled") or (method == "tiled" and not small):
+            raise InputMismatch(f"method: got {method!r} for a {h}×{w} → {oh}×{ow} resize; expected 'auto', 'direct' "
+                                "or 'tiled' (tiled only for scales <= 2)")
+        tiled = method == "tiled" or (method == "auto" and small and bilinear_taps is None and launch is None)
+        module = load_module("preprocess.cu", bilinear_taps=bilinear_taps, pixels_per_thread=pixels_per_thread,
+                             defines=defines)
+        kind = "f16" if y.dtype == np.float16 else "f32"
+        head = (x, np.int32(h), np.int32(w), np.int64(x.strides[1]), np.int64(x.strides[0]))
+        tail = (y, np.int32(oh), np.int32(ow), np.float32(w / ow), np.float32(h / oh),
+                np.int32(_swap(input_order, output_order)), *_norm_args(mean, std))
+        if tiled:
+            image_bytes = np.int64((h - 1) * x.strides[1] + 3 * w)
+            grid = ((ow + TILE[0] - 1) // TILE[0], (oh + TILE[1] - 1) // TILE[1], n)
+            module.get_function(f"preprocess_tiled_{kind}")(grid, TILE_BLOCK, (*head, image_bytes, *tail))
+        else:
+            grid, block = (launch or launch_config)(n, (oh, ow), block=BLOCK, pixels_per_thread=pixels_per_thread)
+            module.get_function(f"preprocess_{kind}")(tuple(int(g) for g in grid), tuple(int(b) for b in block),
+                                                      (*head, *tail))
     return y
 
 
@@ -507,9 +557,9 @@ def softmax_topk(logits: Any, k: int = 5, *, return_probs: bool = False, stream:
         n, c = x.shape
         if not 1 <= k <= c:
             raise InputMismatch(f"k: got {k}, expected 1 <= k <= classes ({c})")
-        if c * 4 > 48 * 1024:
-            raise InputMismatch(f"logits: {c} classes do not fit the kernel's 48 KiB of shared memory "
-                                "(at most 12288 classes)")
+        if c > MAX_CLASSES:
+            raise InputMismatch(f"logits: {c} classes do not fit the kernel's 48 KiB of shared memory (at most "
+                                f"{MAX_CLASSES} classes); use torch.topk(torch.softmax(...)) for larger rows")
         top_p = cupy.empty((n, k), cupy.float32)
         top_i = cupy.empty((n, k), cupy.int32)
         probs = cupy.empty((n, c), cupy.float32) if return_probs else None
@@ -536,3 +586,89 @@ def cuda_timer(fn: Callable[[], Any], *, stream: Any = None) -> Callable[[], flo
         return float(cupy.cuda.get_elapsed_time(start, end))
 
     return timed
+
+
+def copy_bandwidth(nbytes: int = 1 << 30, *, iters: int = 20) -> float:
+    """The roofline's ceiling, measured now: a device-to-device copy of ``nbytes`` (cudaMemcpyAsync), in bytes
+    read + written per second (median of ``iters`` CUDA-event timings after warm-up)."""
+    cupy = require_gpu("measuring the copy bandwidth")
+    a = cupy.empty(nbytes, cupy.uint8)
+    a.fill(7)
+    b = cupy.empty_like(a)
+    stream = cupy.cuda.get_current_stream()
+
+    def copy() -> None:
+        cupy.cuda.runtime.memcpyAsync(b.data.ptr, a.data.ptr, nbytes, 3, stream.ptr)  # 3 = device to device
+
+    timer = cuda_timer(copy, stream=stream)
+    for _ in range(3):
+        timer()
+    ms = float(np.median([timer() for _ in range(iters)]))
+    del a, b
+    return 2 * nbytes / (ms / 1e3)
+
+
+# ---------------------------------------------------------------- the CPU path and test images
+
+
+def cpu_preprocess(images: np.ndarray | Sequence[np.ndarray], out_hw: tuple[int, int], *,
+                   mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
+                   input_order: str = "BGR", output_order: str = "RGB", dtype: Any = np.float32) -> np.ndarray:
+    """The usual CPU pre-processing, with OpenCV: per image resize (INTER_LINEAR, uint8), channel swap, normalise,
+    HWC → CHW. What the fused kernel replaces; rounds the resized pixels to uint8 (≤ 1 grey level from the
+    reference)."""
+    import cv2
+
+    swap = _swap(input_order, output_order)
+    mean32, std32 = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
+    out = np.empty((len(batch), 3, *out_hw), dtype)
+    for i, image in enumerate(batch):
+        resized = cv2.resize(_check_hwc3(image), (out_hw[1], out_hw[0]), interpolation=cv2.INTER_LINEAR)
+        if swap:
+            resized = cv2.cvtColor(resized, cv2.COLOR_BGR2RGB)
+        out[i] = ((resized.astype(np.float32) * np.float32(1 / 255) - mean32) / std32).transpose(2, 0, 1)
+    return out
+
+
+#: Colour photos bundled with scikit-image (no download), used as real test images.
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def sample_photos() -> dict[str, np.ndarray]:
+    """scikit-image's bundled colour photos as BGR uint8 (as ``cv2.imread`` would give them)."""
+    import skimage.data
+
+    return {name: np.ascontiguousarray(getattr(skimage.data, name)()[:, :, ::-1]) for name in PHOTOS}
+
+
+def write_sample_photos(folder: Path | str | None = None) -> list[Path]:
+    """Write the sample photos as JPEG files (default: ``artifacts()/lab04_photos``), for the end-to-end pipeline
+    that starts from image files."""
+    import cv2
+
+    from trtlab import paths
+
+    folder = Path(folder) if folder is not None else paths.artifacts() / "lab04_photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, image in sample_photos().items():
+        path = folder / f"{name}.jpg"
+        if not path.exists():
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        written.append(path)
+    return written
+
+
+def sample_frames(n: int, hw: tuple[int, int] = (1080, 1920), *, seed: int = 0) -> np.ndarray:
+    """``n`` video-like BGR frames of size ``hw``: a real photo resized, plus noise (never constant: constant data
+    hides unwritten pixels and wrong indexing)."""
+    import cv2
+
+    base = cv2.resize(sample_photos()["astronaut"], (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, *hw, 3), np.uint8)
+    for i in range(n):
+        noise = rng.integers(-20, 21, base.shape, dtype=np.int16)
+        out[i] = np.clip(base.astype(np.int16) + noise, 0, 255)
+    return out

@@ -9,7 +9,7 @@
 #include "bilinear_taps.cuh"
 
 #ifndef PIXELS_PER_THREAD
-#define PIXELS_PER_THREAD 2  // output pixels per thread along x, blockDim.x apart (keeps stores coalesced)
+#define PIXELS_PER_THREAD 4  // output pixels per thread along x, blockDim.x apart (keeps stores coalesced)
 #endif
 
 // fp16 without cuda_fp16.h: round-to-nearest-even conversion in one PTX instruction.
@@ -20,13 +20,30 @@ __device__ __forceinline__ void store(unsigned short* p, float v) {
     *p = h;
 }
 
+#ifndef U8_MAGIC
+#define U8_MAGIC 0  // 1: convert bytes to float with a bit trick instead of the int-to-float unit (a benchmark variant)
+#endif
+
+__device__ __forceinline__ float u8(unsigned char v) {
+#if U8_MAGIC
+    return __uint_as_float(0x4B000000u | v) - 8388608.0f;  // 2^23 + v as a float, minus 2^23: exact for 0..255
+#else
+    return (float)v;
+#endif
+}
+
 struct Norm {        // y[c] = x[src_channel(c)] * mul[c] + add[c], with mul = 1/(255 std), add = -mean/std
     float mul0, mul1, mul2, add0, add1, add2;
 };
 
 // One thread per PIXELS_PER_THREAD output pixels of one row of one image: grid (ceil(W / (blockDim.x *
-// PIXELS_PER_THREAD)), ceil(H / blockDim.y), N). Threads with consecutive threadIdx.x read neighbouring input
-// pixels and write neighbouring output pixels of each plane: coalesced loads and stores.
+// PIXELS_PER_THREAD)), ceil(H / blockDim.y), N). A thread's pixels are blockDim.x apart, so threads with
+// consecutive threadIdx.x read neighbouring input pixels and write neighbouring output pixels of each plane:
+// coalesced loads and stores.
+//
+// Speed: the kernel is bound by memory latency, so a thread first issues the loads of all its pixels (12 bytes
+// each: 4 taps x 3 channels), and only then blends and stores. A pixel past the right edge loads from a clamped
+// (valid) column and skips its store; an early `return` instead would stop the compiler from hoisting the loads.
 template <typename Out>
 __device__ void resize_normalize(const unsigned char* __restrict__ src, int src_h, int src_w,
                                  long long src_row_stride, long long src_image_stride,
@@ -41,31 +58,43 @@ __device__ void resize_normalize(const unsigned char* __restrict__ src, int src_
     const unsigned char* image = src + n * src_image_stride;
     const unsigned char* row0 = image + y0 * src_row_stride;
     const unsigned char* row1 = image + y1 * src_row_stride;
+    const int first = blockIdx.x * PIXELS_PER_THREAD * blockDim.x + threadIdx.x;
+
+    unsigned char tap[PIXELS_PER_THREAD][4][3];  // 1. all loads first: many bytes in flight per thread
+    float wx[PIXELS_PER_THREAD];
+#pragma unroll
+    for (int k = 0; k < PIXELS_PER_THREAD; ++k) {
+        const int x = min(first + k * (int)blockDim.x, dst_w - 1);
+        int x0, x1;
+        bilinear_taps(x, scale_x, src_w, &x0, &x1, &wx[k]);
+#pragma unroll
+        for (int ch = 0; ch < 3; ++ch) {
+            tap[k][0][ch] = __ldg(row0 + 3 * x0 + ch);  // __ldg: read-only data cache path
+            tap[k][1][ch] = __ldg(row0 + 3 * x1 + ch);
+            tap[k][2][ch] = __ldg(row1 + 3 * x0 + ch);
+            tap[k][3][ch] = __ldg(row1 + 3 * x1 + ch);
+        }
+    }
+
     const long long plane = (long long)dst_h * dst_w;
     Out* out = dst + n * 3 * plane + (long long)y * dst_w;
     const int c0 = swap_rb ? 2 : 0, c2 = swap_rb ? 0 : 2;  // output channel 0 reads input channel c0
-
 #pragma unroll
-    for (int k = 0; k < PIXELS_PER_THREAD; ++k) {
-        const int x = (blockIdx.x * PIXELS_PER_THREAD + k) * blockDim.x + threadIdx.x;
-        if (x >= dst_w) return;
-        int x0, x1;
-        float wx;
-        bilinear_taps(x, scale_x, src_w, &x0, &x1, &wx);
-        const unsigned char* a = row0 + 3 * x0;  // the four taps, 3 bytes each
-        const unsigned char* b = row0 + 3 * x1;
-        const unsigned char* c = row1 + 3 * x0;
-        const unsigned char* d = row1 + 3 * x1;
-        float v[3];
+    for (int k = 0; k < PIXELS_PER_THREAD; ++k) {  // 2. blend, normalise, store planar
+        const int x = first + k * (int)blockDim.x;
+        if (x < dst_w) {
+            float v[3];
 #pragma unroll
-        for (int ch = 0; ch < 3; ++ch) {
-            const float top = a[ch] + wx * (b[ch] - a[ch]);
-            const float bottom = c[ch] + wx * (d[ch] - c[ch]);
-            v[ch] = top + wy * (bottom - top);
+            for (int ch = 0; ch < 3; ++ch) {
+                const float a = u8(tap[k][0][ch]), b = u8(tap[k][1][ch]), c = u8(tap[k][2][ch]), d = u8(tap[k][3][ch]);
+                const float top = a + wx[k] * (b - a);
+                const float bottom = c + wx[k] * (d - c);
+                v[ch] = top + wy * (bottom - top);
+            }
+            store(out + x, v[c0] * norm.mul0 + norm.add0);
+            store(out + plane + x, v[1] * norm.mul1 + norm.add1);
+            store(out + 2 * plane + x, v[c2] * norm.mul2 + norm.add2);
         }
-        store(out + x, v[c0] * norm.mul0 + norm.add0);
-        store(out + plane + x, v[1] * norm.mul1 + norm.add1);
-        store(out + 2 * plane + x, v[c2] * norm.mul2 + norm.add2);
     }
 }
 
@@ -83,6 +112,102 @@ extern "C" __global__ void preprocess_f16(const unsigned char* src, int src_h, i
                                           float add0, float add1, float add2) {
     resize_normalize(src, src_h, src_w, src_row_stride, src_image_stride, dst, dst_h, dst_w, scale_x, scale_y,
                      swap_rb, Norm{mul0, mul1, mul2, add0, add1, add2});
+}
+
+// Tiled variant for scales <= 2 (same size, up-scales, down-scales up to 2x): every input byte is needed, so the
+// block first copies its tile's input footprint into shared memory with 16-byte loads (one request per 16 bytes,
+// instead of one per byte and tap), then blends from shared memory. Same taps, same arithmetic, same result as
+// preprocess_f32/f16. Block (TILE_W, TILE_H / TILE_ROWS_PER_THREAD) threads; grid (ceil(W / TILE_W),
+// ceil(H / TILE_H), N).
+#define TILE_W 64
+#define TILE_H 16
+#define TILE_ROWS_MAX (2 * TILE_H + 2)                          // input rows a tile needs at scale <= 2
+#define TILE_CHUNKS (((2 * TILE_W + 2) * 3 + 15 + 15) / 16)     // 16-byte chunks per input row, with alignment slack
+
+template <typename Out>
+__device__ void resize_normalize_tiled(const unsigned char* __restrict__ src, int src_h, int src_w,
+                                       long long src_row_stride, long long src_image_stride, long long image_bytes,
+                                       Out* __restrict__ dst, int dst_h, int dst_w,
+                                       float scale_x, float scale_y, int swap_rb, Norm norm) {
+    __shared__ __align__(16) unsigned char tile[TILE_ROWS_MAX][TILE_CHUNKS * 16];
+    const int n = blockIdx.z;
+    const int ox0 = blockIdx.x * TILE_W, oy0 = blockIdx.y * TILE_H;
+    const int ox1 = min(ox0 + TILE_W, dst_w) - 1, oy1 = min(oy0 + TILE_H, dst_h) - 1;
+    int ix0, ix1, iy0, iy1, unused;
+    float w;
+    bilinear_taps(ox0, scale_x, src_w, &ix0, &unused, &w);  // the footprint: taps grow with the output index
+    bilinear_taps(ox1, scale_x, src_w, &unused, &ix1, &w);
+    bilinear_taps(oy0, scale_y, src_h, &iy0, &unused, &w);
+    bilinear_taps(oy1, scale_y, src_h, &unused, &iy1, &w);
+    const unsigned char* image = src + n * src_image_stride;
+    const int rows = iy1 - iy0 + 1, b0 = 3 * ix0, b1 = 3 * ix1 + 3;
+
+    // 1. copy the footprint, 16 aligned bytes per request (bytes one by one only at the image's first/last bytes)
+    const int tid = threadIdx.y * blockDim.x + threadIdx.x;
+    for (int i = tid; i < rows * TILE_CHUNKS; i += blockDim.x * blockDim.y) {
+        const int r = i / TILE_CHUNKS, c = i % TILE_CHUNKS;
+        const unsigned char* row = image + (long long)(iy0 + r) * src_row_stride;
+        const unsigned char* p = (const unsigned char*)(((unsigned long long)(row + b0) & ~15ull) + 16 * c);
+        if (p >= row + b1) continue;
+        if (p >= image && p + 16 <= image + image_bytes) {
+            *(uint4*)&tile[r][16 * c] = __ldg((const uint4*)p);
+        } else {
+            for (int j = 0; j < 16; ++j) {
+                const unsigned char* q = p + j;
+                tile[r][16 * c + j] = (q >= image && q < image + image_bytes) ? *q : 0;
+            }
+        }
+    }
+    __syncthreads();
+
+    // 2. blend from shared memory; a thread owns one column and TILE_H / blockDim.y rows of the tile
+    const int x = ox0 + threadIdx.x;
+    if (x > ox1) return;
+    int x0, x1;
+    float wx;
+    bilinear_taps(x, scale_x, src_w, &x0, &x1, &wx);
+    const int lx0 = 3 * (x0 - ix0), lx1 = 3 * (x1 - ix0);
+    const long long plane = (long long)dst_h * dst_w;
+    const int c0 = swap_rb ? 2 : 0, c2 = swap_rb ? 0 : 2;
+    for (int y = oy0 + threadIdx.y; y <= oy1; y += blockDim.y) {
+        int y0, y1;
+        float wy;
+        bilinear_taps(y, scale_y, src_h, &y0, &y1, &wy);
+        const int r0 = y0 - iy0, r1 = y1 - iy0;  // rows in the tile, and where each starts inside its first chunk
+        const int s0 = (int)((unsigned long long)(image + (long long)y0 * src_row_stride + b0) & 15ull);
+        const int s1 = (int)((unsigned long long)(image + (long long)y1 * src_row_stride + b0) & 15ull);
+        float v[3];
+#pragma unroll
+        for (int ch = 0; ch < 3; ++ch) {
+            const float a = u8(tile[r0][s0 + lx0 + ch]), b = u8(tile[r0][s0 + lx1 + ch]);
+            const float c = u8(tile[r1][s1 + lx0 + ch]), d = u8(tile[r1][s1 + lx1 + ch]);
+            const float top = a + wx * (b - a);
+            const float bottom = c + wx * (d - c);
+            v[ch] = top + wy * (bottom - top);
+        }
+        Out* out = dst + n * 3 * plane + (long long)y * dst_w + x;
+        store(out, v[c0] * norm.mul0 + norm.add0);
+        store(out + plane, v[1] * norm.mul1 + norm.add1);
+        store(out + 2 * plane, v[c2] * norm.mul2 + norm.add2);
+    }
+}
+
+extern "C" __global__ void preprocess_tiled_f32(const unsigned char* src, int src_h, int src_w,
+                                                long long src_row_stride, long long src_image_stride,
+                                                long long image_bytes, float* dst, int dst_h, int dst_w,
+                                                float scale_x, float scale_y, int swap_rb, float mul0, float mul1,
+                                                float mul2, float add0, float add1, float add2) {
+    resize_normalize_tiled(src, src_h, src_w, src_row_stride, src_image_stride, image_bytes, dst, dst_h, dst_w,
+                           scale_x, scale_y, swap_rb, Norm{mul0, mul1, mul2, add0, add1, add2});
+}
+
+extern "C" __global__ void preprocess_tiled_f16(const unsigned char* src, int src_h, int src_w,
+                                                long long src_row_stride, long long src_image_stride,
+                                                long long image_bytes, unsigned short* dst, int dst_h, int dst_w,
+                                                float scale_x, float scale_y, int swap_rb, float mul0, float mul1,
+                                                float mul2, float add0, float add1, float add2) {
+    resize_normalize_tiled(src, src_h, src_w, src_row_stride, src_image_stride, image_bytes, dst, dst_h, dst_w,
+                           scale_x, scale_y, swap_rb, Norm{mul0, mul1, mul2, add0, add1, add2});
 }
 
 // Letterbox: an aspect-preserving affine warp with a constant border (the detector-style input).

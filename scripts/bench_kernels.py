@@ -1,0 +1,190 @@
+"""Lab 04 benchmarks on a GPU machine: the fused pre-processing kernel against the copy-bandwidth roofline, torch on
+the GPU, torchvision.transforms.v2 and the CPU (OpenCV); letterbox and softmax+top-k; host-to-device upload.
+
+    python scripts/bench_kernels.py --out results/    # writes bench_kernels.json and prints a table
+
+Every kernel time is the median of CUDA-event timings (trtlab.bench.benchmark with a CUDA-event timer), measured
+after warm-up; the copy bandwidth is measured in the same run, counting bytes read plus bytes written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from trtlab import bench, kernels  # noqa: E402
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def frames(n: int, h: int = 1080, w: int = 1920, seed: int = 0) -> np.ndarray:
+    import cv2
+    import skimage.data
+
+    rng = np.random.default_rng(seed)
+    base = cv2.resize(np.ascontiguousarray(skimage.data.astronaut()[:, :, ::-1]), (w, h)).astype(np.int16)
+    noise = rng.integers(-20, 21, (n, h, w, 3), dtype=np.int16)
+    return np.clip(base[None] + noise, 0, 255).astype(np.uint8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("."))
+    parser.add_argument("--seconds", type=float, default=0.4, help="minimum timed duration per benchmark")
+    args = parser.parse_args()
+    import cupy as cp
+    import cv2
+    import torch
+    import torch.nn.functional as F
+
+    dev = cp.cuda.runtime.getDeviceProperties(0)
+    info = {"gpu": dev["name"].decode(), "sms": dev["multiProcessorCount"], "l2_mb": dev["l2CacheSize"] / 2**20,
+            "cupy": cp.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
+            "cpu_threads": cv2.getNumThreads(), "python": platform.python_version()}
+    print(info)
+    rows: list[dict] = []
+
+    def gpu(name: str, fn, *, batch: int, nbytes: int | None = None, **extra) -> dict:
+        fn()
+        cp.cuda.Device().synchronize()
+        r = bench.benchmark(fn, name=name, batch=batch, min_duration_s=args.seconds, min_iters=30,
+                            timer=kernels.cuda_timer(fn))
+        row = {"name": name, "batch": batch, "gpu_ms": r.gpu_median, "host_ms": r.median, "cov": r.cov, **extra}
+        if nbytes:
+            row["bytes"] = nbytes
+            row["GBps"] = nbytes / (r.gpu_median / 1e3) / 1e9
+        rows.append(row)
+        print(f"{name:<58} {r.gpu_median:9.4f} ms" + (f"  {row['GBps']:7.0f} GB/s" if nbytes else ""))
+        return row
+
+    # 1. the roofline's ceiling: a large device-to-device copy, bytes read + written
+    n = 1 << 30
+    a = cp.empty(n, cp.uint8)
+    a.fill(7)
+    b = cp.empty_like(a)
+    copy = gpu("copy D2D 1 GiB (cudaMemcpyAsync)", lambda: cp.cuda.runtime.memcpyAsync(
+        b.data.ptr, a.data.ptr, n, 3, cp.cuda.get_current_stream().ptr), batch=1, nbytes=2 * n)
+    copy_bw = copy["GBps"]
+    del a, b
+
+    # 2. roofline cases: every input byte touched
+    for label, batch, out_hw in (("same size 1080p", 8, (1080, 1920)), ("2x downscale 1080p->540x960", 16,
+                                                                        (540, 960))):
+        x = cp.asarray(frames(batch))
+        for ppt, magic in ((1, 0), (2, 0), (4, 0), (8, 0), (4, 1), (8, 1)):
+            out = cp.empty((batch, 3, *out_hw), cp.float16)
+            defines = {"U8_MAGIC": magic}
+            row = gpu(f"fused fp16 {label} x{batch} ({ppt} px/thread{', u8 magic' if magic else ''})",
+                      lambda: kernels.preprocess(x, out_hw, mean=MEAN, std=STD, dtype=np.float16, out=out,
+                                                 pixels_per_thread=ppt, defines=defines),
+                      batch=batch, nbytes=x.nbytes + out.nbytes, case=label, ppt=ppt, u8_magic=magic)
+            row["roofline"] = row["GBps"] / copy_bw
+            fn = kernels.load_module("preprocess.cu", pixels_per_thread=ppt, defines=defines).get_function(
+                "preprocess_f16")
+            row["registers"] = getattr(fn, "num_regs", None)
+            row["local_bytes"] = getattr(fn, "local_size_bytes", None)
+            err = np.abs(out[:1].get().astype(np.float64)
+                         - kernels.preprocess_ref(x[:1].get(), out_hw, mean=MEAN, std=STD)).max()
+            row["max_abs_err_image0"] = float(err)
+            print(f"    {row['roofline']:.0%} of copy bandwidth; max |err| image 0 = {err:.2e}; "
+                  f"{row['registers']} registers, {row['local_bytes']} B local")
+        del x
+
+    # 3. 1080p -> 224x224, batch 32: fused vs torch GPU vs torchvision v2 vs CPU (OpenCV)
+    host = frames(32, seed=3)
+    x = cp.asarray(host)
+    out16 = cp.empty((32, 3, 224, 224), cp.float16)
+    out32 = cp.empty((32, 3, 224, 224), cp.float32)
+    fused = {}
+    for ppt in (1, 2, 4, 8):
+        fused[ppt] = gpu(f"fused fp16 1080p->224 x32 ({ppt} px/thread)",
+                         lambda: kernels.preprocess(x, (224, 224), mean=MEAN, std=STD, dtype=np.float16, out=out16,
+                                                    pixels_per_thread=ppt), batch=32, ppt=ppt, case="224")
+    gpu("fused fp32 1080p->224 x32", lambda: kernels.preprocess(x, (224, 224), mean=MEAN, std=STD, out=out32),
+        batch=32, case="224")
+    t = torch.from_numpy(host).cuda()
+    mean = torch.tensor(MEAN, device="cuda").view(1, 3, 1, 1)
+    std = torch.tensor(STD, device="cuda").view(1, 3, 1, 1)
+
+    def torch_chain():
+        y = t.permute(0, 3, 1, 2).float()
+        y = F.interpolate(y, size=(224, 224), mode="bilinear", align_corners=False, antialias=False)
+        return ((y.flip(1) / 255.0 - mean) / std).half()
+
+    torch_row = gpu("torch GPU chain (permute, float, interpolate, flip, norm, half)", torch_chain, batch=32,
+                    case="224")
+    try:
+        from torchvision.transforms.v2 import functional as TF
+
+        def tv_chain():
+            y = TF.resize(t.permute(0, 3, 1, 2).flip(1), [224, 224], antialias=False)
+            return TF.normalize(TF.to_dtype(y, torch.float32, scale=True), MEAN, STD).half()
+
+        gpu("torchvision.transforms.v2 on GPU (uint8 resize, normalize)", tv_chain, batch=32, case="224")
+        tv_err = float((tv_chain()[:1].float().cpu().numpy()
+                        - kernels.preprocess_ref(host[:1], (224, 224), mean=MEAN, std=STD)).__abs__().max())
+        print(f"    torchvision v2 max |err| vs reference (uint8 resize rounds): {tv_err:.3g}")
+    except Exception as err:  # noqa: BLE001 - report, do not fail the whole run
+        print(f"    torchvision.transforms.v2 skipped: {err}")
+    try:
+        import cvcuda  # noqa: F401
+        print("    CV-CUDA is installed but not benchmarked here")
+    except ImportError:
+        print("    CV-CUDA not installed: not compared")
+
+    def cpu_path():
+        batch = np.empty((32, 3, 224, 224), np.float32)
+        for i, frame in enumerate(host):
+            rgb = cv2.cvtColor(cv2.resize(frame, (224, 224), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+            batch[i] = ((rgb.astype(np.float32) / 255 - MEAN) / STD).transpose(2, 0, 1)
+        return batch
+
+    cpu = bench.benchmark(cpu_path, name="CPU OpenCV", batch=32, min_duration_s=1.0, min_iters=5)
+    rows.append({"name": "CPU OpenCV (resize, cvtColor, normalize, HWC->CHW) x32", "batch": 32,
+                 "host_ms": cpu.median, "case": "224"})
+    print(f"{'CPU OpenCV 1080p->224 x32':<58} {cpu.median:9.3f} ms (host)")
+
+    pinned = cp.cuda.alloc_pinned_memory(host.nbytes)
+    pinned_view = np.frombuffer(pinned, np.uint8, host.nbytes).reshape(host.shape)
+    pinned_view[...] = host
+    up_pinned = gpu("H2D upload 32x1080p (pinned)", lambda: x.set(pinned_view), batch=32, nbytes=host.nbytes)
+    up_page = gpu("H2D upload 32x1080p (pageable)", lambda: x.set(host), batch=32, nbytes=host.nbytes)
+    best_fused = min(r["gpu_ms"] for r in fused.values())
+    summary = {
+        "copy_GBps": copy_bw,
+        "fused_224_ms": best_fused, "torch_224_ms": torch_row["gpu_ms"], "cpu_224_ms": cpu.median,
+        "fused_vs_torch": torch_row["gpu_ms"] / best_fused, "cpu_vs_kernel": cpu.median / best_fused,
+        "cpu_vs_upload_pinned_plus_kernel": cpu.median / (up_pinned["gpu_ms"] + best_fused),
+        "cpu_vs_upload_pageable_plus_kernel": cpu.median / (up_page["gpu_ms"] + best_fused),
+    }
+
+    # 4. letterbox and post-processing
+    img = cp.asarray(frames(8, 720, 1280))
+    gpu("letterbox fp16 720p->640x640 x8", lambda: kernels.letterbox(img, (640, 640), dtype=np.float16), batch=8)
+    for shape, k in (((32, 1000), 5), ((256, 10), 1), ((1024, 1000), 5)):
+        logits = cp.asarray(np.random.default_rng(0).normal(0, 3, shape).astype(np.float32))
+        gpu(f"softmax+top{k} {shape}", lambda: kernels.softmax_topk(logits, k), batch=shape[0])
+        tl = torch.from_dlpack(logits)
+        gpu(f"torch softmax+topk {shape}", lambda: torch.topk(torch.softmax(tl, 1), k, 1), batch=shape[0])
+
+    print("\nsummary:", json.dumps(summary, indent=1))
+    for r in rows:
+        if "roofline" in r:
+            print(f"  roofline {r['name']}: {r['GBps']:.0f} GB/s = {r['roofline']:.0%} of {copy_bw:.0f} GB/s")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_kernels.json").write_text(json.dumps({"info": info, "rows": rows, "summary": summary},
+                                                            indent=1))
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    main()
+    print(f"done in {time.time() - t0:.0f} s")

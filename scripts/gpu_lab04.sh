@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Lab 04 on a GPU machine in one go: the gpu test suite of trtlab.kernels, the CPU tests (which take the GPU path
+# of the checkers there), and the kernel benchmarks. Writes logs and bench_kernels.json under ${OUT:-results}.
+#   bash scripts/gpu_lab04.sh            (wheels missing on the machine, if any, in $WHEELS: installed first)
+set -uo pipefail
+OUT=${OUT:-results}; mkdir -p "$OUT"
+if [ -n "${WHEELS:-}" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
+  export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TRTLAB_STRICT_CHECKS=1
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
+python3 -c "import trtlab; print(trtlab.env.capabilities().summary())" | tee -a "$OUT/gpu.txt"
+timeout 300 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra -s tests/gpu/test_kernels_gpu.py \
+  2>&1 | tee "$OUT/gpu_tests.log" | grep -E "max abs error|roofline|copy|fused|PASS|FAIL|Error|passed|failed" | tail -80
+timeout 120 python3 -m pytest -p no:cacheprovider -o addopts="" -ra -q tests/test_kernels.py tests/check/test_lab04.py \
+  2>&1 | tee "$OUT/cpu_tests_on_gpu.log" | tail -15
+timeout 240 python3 scripts/bench_kernels.py --out "$OUT" 2>&1 | tee "$OUT/bench.log" | tail -60
+# The Lab 04 solution notebook, as CI runs it but on the GPU (needs the Jupyter stack: tools/gpu-wheels.sh).
+if python3 -c "import nbval, ipykernel" 2>/dev/null; then
+  python3 -m ipykernel install --user --name python3 >/dev/null 2>&1
+  timeout 420 python3 -m pytest -p no:cacheprovider -o addopts="" -p nbval --nbval-lax --nbval-current-env \
+    --nbval-cell-timeout=400 -ra solutions/04_cuda_kernels.ipynb 2>&1 | tee "$OUT/notebook.log" | tail -40
+fi

@@ -1,0 +1,235 @@
+"""trtlab.serve against the real Triton Inference Server bundled in nvidia-pytriton (CPU, Python backend).
+
+One server per module (start ~1 s, stop ~2–5 s). The model is trtlab's toy ONNX classifier, so the numbers are
+about the server, not the network.
+"""
+
+from __future__ import annotations
+
+import glob
+import socket
+
+import numpy as np
+import pytest
+
+from trtlab import serve
+from trtlab._toy import toy_classifier_onnx
+from trtlab.runtime import OnnxRuntimeRunner, TensorSpec
+
+SIZE, CLASSES, MAX_BATCH = 8, 4, 16
+
+
+@pytest.fixture(scope="module")
+def onnx_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
+    path.write_bytes(toy_classifier_onnx(size=SIZE, classes=CLASSES))
+    return path
+
+
+@pytest.fixture(scope="module")
+def repo(onnx_path, tmp_path_factory):
+    repo = serve.ModelRepository(tmp_path_factory.mktemp("triton") / "models")
+    repo.add_python_runner("toy", onnx_path, max_batch_size=MAX_BATCH,
+                           dynamic_batching=serve.DynamicBatching(max_queue_delay_us=1000))
+    repo.add_onnx("toy_ort", onnx_path, max_batch_size=MAX_BATCH)  # no onnxruntime backend in the CPU build
+    return repo
+
+
+@pytest.fixture(scope="module")
+def server(repo):
+    shm_before = set(glob.glob(serve.SHM_PATTERN))
+    with serve.TritonServer(repo, models=["toy"]) as srv:
+        yield srv
+    assert not srv.running
+    assert set(glob.glob(serve.SHM_PATTERN)) - shm_before == set(), "server left /dev/shm regions behind"
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).standard_normal((n, 3, SIZE, SIZE)).astype(np.float32)
+
+
+# ---------------------------------------------------------------- configuration (no server)
+
+
+def test_config_from_real_io_excludes_batch_dimension(onnx_path):
+    inputs, outputs = serve.io_from_onnx(onnx_path)
+    config = serve.model_config("m", inputs=inputs, outputs=outputs, max_batch_size=8, backend="python",
+                                dynamic_batching=serve.DynamicBatching((4, 8), 500), instances=2)
+    assert [(t.name, list(t.dims)) for t in config.input] == [("images", [3, SIZE, SIZE])]
+    assert [(t.name, list(t.dims)) for t in config.output] == [("logits", [CLASSES])]
+    text = serve.config_text(config)
+    assert "TYPE_FP32" in text and "KIND_CPU" in text and "max_queue_delay_microseconds: 500" in text
+    again = serve.config_from_text(text)
+    assert again == config and list(again.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert again.instance_group[0].count == 2
+
+
+def test_config_without_batching_keeps_all_dims():
+    spec = TensorSpec("x", (1, 3, 4, 4), np.dtype(np.float16))
+    config = serve.model_config("m", inputs={"x": spec}, outputs={"x": spec}, max_batch_size=0,
+                                platform="tensorrt_plan", kind="KIND_GPU")
+    assert list(config.input[0].dims) == [1, 3, 4, 4]
+    assert "TYPE_FP16" in serve.config_text(config) and "KIND_GPU" in serve.config_text(config)
+
+
+def test_config_rejects_batching_without_dynamic_batch_dimension():
+    spec = TensorSpec("x", (1, 3, 4, 4), np.dtype(np.float32))
+    with pytest.raises(serve.InputMismatch, match="no dynamic batch dimension"):
+        serve.model_config("m", inputs={"x": spec}, outputs={"x": spec}, max_batch_size=8)
+
+
+def test_config_parse_error_is_readable():
+    with pytest.raises(serve.TritonError, match="does not parse"):
+        serve.config_from_text("name: 'm'\nmax_batch_size: eight\n")
+
+
+def test_repository_layout_versions_and_kinds(onnx_path, tmp_path):
+    repo = serve.ModelRepository(tmp_path / "r")
+    repo.add_python_runner("py", onnx_path, version=1)
+    repo.add_python_runner("py", onnx_path, version=2)
+    repo.add_onnx("ort", onnx_path)
+    plan = tmp_path / "fake.plan"
+    plan.write_bytes(b"plan")
+    repo.add_tensorrt_plan("trt", plan, io_like=onnx_path, max_batch_size=32)
+    assert repo.models() == ["ort", "py", "trt"]
+    assert (tmp_path / "r/py/1/model.py").exists() and (tmp_path / "r/py/2/model.onnx").exists()
+    assert repo.config("ort").platform == "onnxruntime_onnx"
+    assert repo.config("trt").platform == "tensorrt_plan" and repo.config("trt").max_batch_size == 32
+    assert repo.config("py").backend == "python"
+    assert "model.plan" in repo.tree()
+    with pytest.raises(serve.ArtifactMissing, match="no model 'nope'"):
+        repo.config("nope")
+
+
+def test_docker_command_binds_localhost_and_mounts_repository(tmp_path):
+    cmd = serve.docker_command(tmp_path)
+    assert serve.NGC_IMAGE in cmd and "-p 127.0.0.1:8000:8000" in cmd and f"{tmp_path}:/models" in cmd
+    assert "--gpus all" in cmd
+
+
+def _metrics(count, execs):
+    return (f"# TYPE nv_inference_count counter\nnv_inference_count{{model=\"m\",version=\"1\"}} {count}\n"
+            f"# TYPE nv_inference_exec_count counter\nnv_inference_exec_count{{model=\"m\",version=\"1\"}} {execs}\n")
+
+
+def test_metrics_parsing_and_average_batch():
+    before, after = _metrics(10, 10), _metrics(110, 14)
+    assert serve.parse_metrics(after)[("nv_inference_count", "m")] == 110
+    assert serve.average_batch_size(before, after, "m") == pytest.approx(100 / 4)
+
+
+# ---------------------------------------------------------------- the real server
+
+
+def _listening_addresses(port: int) -> set[str]:
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hexport = local.rsplit(":", 1)
+            if state == "0A" and int(hexport, 16) == port:
+                found.add(address)
+    return found
+
+
+# 127.0.0.1 as /proc/net/tcp writes it, and the IPv4-mapped form gRPC uses (::ffff:127.0.0.1)
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}
+
+
+def test_server_listens_on_localhost_only(server):
+    for port in (server.http_port, server.grpc_port, server.metrics_port):
+        found = _listening_addresses(port)
+        assert found and found <= LOOPBACK, f"port {port} listens on {found}, beyond 127.0.0.1"
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_inference_matches_onnxruntime(server, onnx_path, protocol):
+    x = images(5)
+    with OnnxRuntimeRunner(onnx_path) as runner:
+        expected = runner.infer({"images": x})["logits"]
+    got = serve.infer(server, "toy", {"images": x}, protocol=protocol)["logits"]
+    assert got.shape == (5, CLASSES)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_async_http_and_grpc_agree(server):
+    x = images(3, seed=1)
+    http = serve._run_coroutine(serve.infer_async(server, "toy", {"images": x}, protocol="http"))["logits"]
+    grpc = serve._run_coroutine(serve.infer_async(server, "toy", {"images": x}, protocol="grpc"))["logits"]
+    np.testing.assert_array_equal(http, grpc)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+@pytest.mark.parametrize("feeds, message", [
+    ({"images": images(1)[:, :, :, :SIZE - 1]}, r"unexpected shape for input 'images'.*\[-1,3,8,8\]"),
+    ({"images": images(1).astype(np.float64)}, r"'images' data-type is 'FP64', but model 'toy' expects 'FP32'"),
+    ({"image": images(1)}, r"unexpected inference input 'image'"),
+    ({"images": images(MAX_BATCH + 1)}, rf"batch-size must be <= {MAX_BATCH}"),
+    ({"images": images(1), "extra": images(1)}, r"unexpected inference input 'extra'|expected 1 inputs but got 2"),
+])
+def test_malformed_requests_get_clear_errors(server, feeds, message, protocol):
+    with pytest.raises(serve.TritonError, match=message) as info:
+        serve.infer(server, "toy", feeds, protocol=protocol)
+    assert not isinstance(info.value, serve.ServerUnavailable)
+    assert server.ready("toy")
+
+
+def test_unknown_model_is_named(server):
+    with pytest.raises(serve.TritonError, match="nope"):
+        serve.infer(server, "nope", {"images": images(1)})
+
+
+def test_failing_model_does_not_take_the_others_down(server):
+    with pytest.raises(serve.TritonError, match="toy_ort.*failed to load.*onnxruntime"):
+        server.load("toy_ort")
+    assert server.ready("toy") and server.ready()
+    states = server.model_states()
+    assert states["toy v1"] == "READY", states
+    assert any(k.startswith("toy_ort") and v.startswith("UNAVAILABLE") for k, v in states.items()), states
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("protocol", ["grpc", "http"])
+def test_load_1000_requests_at_concurrency_32_then_still_healthy(server, protocol):
+    result = serve.load_test(server, "toy", {"images": images(1)}, concurrency=32, requests=1000, warmup=32,
+                             protocol=protocol)
+    print(result)
+    assert result.failures == 0, result.errors
+    assert result.requests == 1000 and len(result.latencies_ms) == 1000
+    assert result.avg_batch > 1.0, "with 32 clients the dynamic batcher should merge requests"
+    # bad requests during/after the load are refused one by one; the server keeps serving
+    with pytest.raises(serve.TritonError):
+        serve.infer(server, "toy", {"images": images(1).astype(np.float64)})
+    assert server.ready() and server.ready("toy")
+    np.testing.assert_array_equal(serve.infer(server, "toy", {"images": images(2)})["logits"].shape, (2, CLASSES))
+    assert serve.batch_size_counts(server, "toy"), "statistics list executions per batch size"
+
+
+def test_dead_server_is_reported_clearly(repo):
+    srv = serve.TritonServer(repo)
+    with srv:
+        url_http, url_grpc = srv.http_url, srv.grpc_url
+    for protocol, url in (("http", url_http), ("grpc", url_grpc)):
+        with pytest.raises(serve.ServerUnavailable, match=f"no Triton server answers at {url}"):
+            serve.infer(url, "toy", {"images": images(1)}, protocol=protocol)
+    with pytest.raises(serve.ServerUnavailable, match="not running"):
+        srv.load("toy")
+    assert not srv.ready()
+
+
+def test_startup_failure_shows_the_log(tmp_path):
+    srv = serve.TritonServer(tmp_path / "empty-repo", startup_timeout_s=30, extra_args=["--no-such-flag"])
+    with pytest.raises(serve.TritonError, match="(?s)did not become live.*exit code 1.*Last log lines"):
+        srv.start()
+    assert not srv.running
+
+
+def test_free_port_is_free():
+    port = serve._free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))

@@ -1,0 +1,57 @@
+"""The ``GemPool`` node on the CPU: an ONNX Runtime custom op through onnxruntime-extensions (Lab 05, step 3).
+
+onnxruntime-extensions runs Python functions as ONNX Runtime kernels: ``@onnx_op`` registers one for an op_type in
+the ``ai.onnx.contrib`` domain, and ``SessionOptions.register_custom_ops_library(get_library_path())`` loads the
+library that calls it. Slow (it crosses into Python for every node) but exact, and it needs no GPU: the parity
+check of the exported model against PyTorch before any TensorRT is involved.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from trtlab.errors import UnsupportedFeature
+from trtlab.plugins import DEFAULT_EPS, DEFAULT_P, PLUGIN_NAME, gem_pool_ref
+
+__all__ = ["register_ort_op", "session", "session_options"]
+
+
+@functools.cache
+def register_ort_op() -> str:
+    """Register the NumPy ``GemPool`` kernel with onnxruntime-extensions (once per process); return the path of
+    the custom-op library to load into a session."""
+    try:
+        from onnxruntime_extensions import PyCustomOpDef, get_library_path, onnx_op
+    except ImportError as err:
+        raise UnsupportedFeature("the ONNX Runtime custom op needs onnxruntime-extensions, which does not import "
+                                 f"({err}); pip install onnxruntime-extensions") from err
+
+    @onnx_op(op_type=PLUGIN_NAME, inputs=[PyCustomOpDef.dt_float], outputs=[PyCustomOpDef.dt_float],
+             attrs={"p": PyCustomOpDef.dt_float, "eps": PyCustomOpDef.dt_float})
+    def gem_pool(x: np.ndarray, p: float = DEFAULT_P, eps: float = DEFAULT_EPS) -> np.ndarray:
+        return gem_pool_ref(x, p, eps)
+
+    return get_library_path()
+
+
+def session_options(base: Any = None) -> Any:
+    """``onnxruntime.SessionOptions`` (a copy of ``base`` if given) that can run ``GemPool`` nodes; pass it to
+    ``trtlab.runtime.OnnxRuntimeRunner(path, session_options=...)``."""
+    import onnxruntime as ort
+
+    options = base if base is not None else ort.SessionOptions()
+    options.register_custom_ops_library(register_ort_op())
+    return options
+
+
+def session(model: Any, *, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Any:
+    """An ``onnxruntime.InferenceSession`` for a model with ``GemPool`` nodes (path, bytes or ``ModelProto``)."""
+    import onnxruntime as ort
+
+    if hasattr(model, "SerializeToString"):
+        model = model.SerializeToString()
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), session_options(),
+                                providers=list(providers))
