@@ -13,12 +13,19 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --f
 python3 -c "import trtlab; print(trtlab.env.capabilities().summary())" | tee -a "$OUT/gpu.txt"
 timeout 300 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra -s tests/gpu/test_kernels_gpu.py \
   2>&1 | tee "$OUT/gpu_tests.log" | grep -E "max abs error|roofline|copy|fused|PASS|FAIL|Error|passed|failed" | tail -80
-timeout 120 python3 -m pytest -p no:cacheprovider -o addopts="" -ra -q tests/test_kernels.py tests/check/test_lab04.py \
-  2>&1 | tee "$OUT/cpu_tests_on_gpu.log" | tail -15
+# the checkers' GPU path (the learner's CUDA C inside the real kernel, the learner's launch configuration)
+timeout 120 python3 -m pytest -p no:cacheprovider -o addopts="" -ra -q tests/check/test_lab04.py \
+  2>&1 | tee "$OUT/checker_tests_on_gpu.log" | tail -8
 timeout 240 python3 scripts/bench_kernels.py --out "$OUT" 2>&1 | tee "$OUT/bench.log" | tail -60
 # The Lab 04 solution notebook, as CI runs it but on the GPU (needs the Jupyter stack: tools/gpu-wheels.sh).
 if python3 -c "import nbval, ipykernel" 2>/dev/null; then
   python3 -m ipykernel install --user --name python3 >/dev/null 2>&1
   timeout 420 python3 -m pytest -p no:cacheprovider -o addopts="" -p nbval --nbval-lax --nbval-current-env \
     --nbval-cell-timeout=400 -ra solutions/04_cuda_kernels.ipynb 2>&1 | tee "$OUT/notebook.log" | tail -40
+fi
+# Nsight Compute's speed-of-light summary of the pre-processing kernels (when ncu is there)
+if command -v ncu >/dev/null; then
+  timeout 150 ncu --section SpeedOfLight --kernel-name regex:preprocess --launch-skip 1 --launch-count 8 \
+    python3 scripts/profile_lab04.py > "$OUT/ncu.txt" 2>&1
+  grep -E "preprocess|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\)" "$OUT/ncu.txt" | head -60
 fi

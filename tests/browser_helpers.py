@@ -109,6 +109,7 @@ class JupyterLab:
         # for nbval; inherited by the kernel it would swallow every plot instead of showing it inline).
         env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER") and k != "MPLBACKEND"}
         env.update({k: str(v) for k, v in dirs.items()})
+        env["HOME"] = str(home)  # whatever else a library caches under ~ (ONNX Runtime, pip, fonts) lands here too
         env["PYTHONNOUSERSITE"] = "1"
         # this environment's bin/ first, so the kernel is this Python (the kernelspec says just "python")
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")

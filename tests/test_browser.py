@@ -42,7 +42,6 @@ ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|Cell In\[\d*\]|^\s
 CHECK_CALL = re.compile(r"^\s*tl\.check\.lab00\.\w+\(", re.MULTILINE)
 STDOUT = '.jp-RenderedText[data-mime-type="application/vnd.jupyter.stdout"]'
 CELL_STDOUT = f".jp-Cell-outputArea > .jp-OutputArea-child > .jp-OutputArea-output{STDOUT}"  # not the widgets' own
-WIDGET_STDOUT = f".widget-output {STDOUT}"
 
 
 @dataclass
@@ -121,7 +120,7 @@ def _open_and_run_all(server: JupyterLab):
     with server:
         shutil.copy(NOTEBOOK, server.notebooks / NOTEBOOK.name)  # outputs are saved there, never into the repo
         with sync_playwright() as pw:
-            context = launch_chromium(pw, root / "chromium", viewport=(1400, 1300))
+            context = launch_chromium(pw, server.root / "chromium", viewport=(1400, 1300))
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(30_000)
             page_errors: list[str] = []
@@ -179,21 +178,31 @@ def test_check_widgets_render_and_report_success(lab00: Session) -> None:
             assert button.is_visible(), f"cell {i}: the {label!r} button is not visible"
 
 
+def _click_and_read(lab00: Session, index: int, label: str, expected: str) -> str:
+    """Click a check widget's button; return the widget's stdout once it shows ``expected``. A traceback there
+    (an exception inside the callback's ``with out:``) fails at once, with the traceback in the message."""
+    widget_out = lab00.cell(index).locator(".widget-output")
+    lab00.button(index, label).click()
+
+    def seen() -> str | None:
+        everything = " ".join(widget_out.all_text_contents())
+        if ERROR_TEXT.search(everything):
+            pytest.fail(f"cell {index}: clicking {label!r} raised in the callback:\n{everything[:2000]}")
+        stdout = " ".join(widget_out.locator(STDOUT).all_text_contents())
+        return stdout if expected in stdout else None
+
+    return wait_until(seen, timeout=20, what=f"{expected!r} in cell {index}'s widget after clicking {label!r}")
+
+
 def test_hint_button_reveals_graded_hints(lab00: Session) -> None:
     first = lab00.check_cells()[0]
-    out = lab00.cell(first).locator(WIDGET_STDOUT)
-    lab00.button(first, "Hint").click()
-    wait_until(lambda: "hint 1/3" in " ".join(out.all_text_contents()), timeout=20, what="hint 1/3 in the widget")
-    lab00.button(first, "Hint").click()
-    wait_until(lambda: "hint 2/3" in " ".join(out.all_text_contents()), timeout=20, what="hint 2/3 in the widget")
+    _click_and_read(lab00, first, "Hint", "hint 1/3")
+    _click_and_read(lab00, first, "Hint", "hint 2/3")
 
 
 def test_check_again_reruns_the_check(lab00: Session) -> None:
     for i in lab00.check_cells():
-        out = lab00.cell(i).locator(WIDGET_STDOUT)
-        lab00.button(i, "Check again").click()
-        text = wait_until(lambda: " ".join(out.all_text_contents()) if "✅" in " ".join(out.all_text_contents())
-                          else None, timeout=20, what=f"✅ in cell {i}'s widget after Check again")
+        text = _click_and_read(lab00, i, "Check again", "✅")
         assert "❌" not in text and "💡" not in text, f"cell {i}: Check again should replace the output: {text!r}"
 
 

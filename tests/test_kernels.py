@@ -26,8 +26,8 @@ def test_every_kernel_compiles_with_nvrtc():
     assert set(results) == set(kernels.SOURCES)
     for name, result in results.items():
         assert result, f"{name} does not compile:\n{result.log}"
-    assert set(results["preprocess.cu"].kernels) == {"preprocess_f32", "preprocess_f16", "letterbox_f32",
-                                                     "letterbox_f16"}
+    assert set(results["preprocess.cu"].kernels) == {"preprocess_f32", "preprocess_f16", "preprocess_tiled_f32",
+                                                     "preprocess_tiled_f16", "letterbox_f32", "letterbox_f16"}
     assert set(results["postprocess.cu"].kernels) == {"softmax_topk_f32", "softmax_topk_f16"}
 
 

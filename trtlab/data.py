@@ -40,6 +40,7 @@ __all__ = [
     "load_shapes",
     "random_feeds",
     "sample_grid",
+    "to_numpy_input",
     "to_tensor",
 ]
 
@@ -278,7 +279,7 @@ def sample_grid(dataset: Dataset, *, per_class: int = 6, seed: int = 0, ax=None)
         fig, axes = ax.figure, ax
     for c in range(n_cls):
         idx = np.flatnonzero(dataset.labels == c)
-        chosen = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
+        chosen: Any = rng.choice(idx, min(per_class, len(idx)), replace=False) if len(idx) else []
         for j in range(per_class):
             a = axes[c, j]
             a.axis("off")
@@ -353,9 +354,9 @@ def load_image_folder(root: str | Path, *, size: int = 32) -> Dataset:
             if file.suffix.lower() not in _IMAGE_SUFFIXES:
                 continue
             try:
-                with Image.open(file) as im:
-                    im = im.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-                    images.append(np.asarray(im, np.uint8))
+                with Image.open(file) as opened:
+                    rgb = opened.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+                    images.append(np.asarray(rgb, np.uint8))
             except OSError as err:
                 raise InputMismatch(f"image folder: cannot read {file} ({err}); remove or re-save it") from err
             labels.append(index)

@@ -524,8 +524,9 @@ def tensorrt_accepts(source: str | Path | bytes, *, batch: tuple[int, int, int] 
     one). ``backends`` restricts to ``"tensorrt"`` and/or ``"tensorrt_rtx"``. TensorRT-RTX builds on a CPU;
     ``tensorrt`` builds need a GPU and are skipped (and said so) without one.
     """
-    data = source if isinstance(source, (bytes, bytearray)) else None
-    if data is None:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
         load_onnx(source, load_external_data=False)  # a clear error for a missing/corrupt file
         data = Path(source).read_bytes()
     results = []

@@ -166,8 +166,9 @@ def vgg11_bn(num_classes: int = 10, *, width: float = 0.25):
 
     layers: list[nn.Module] = []
     cin = 3
-    for v in [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]:
-        if v == "M":
+    plan: list[int | str] = [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"]
+    for v in plan:
+        if isinstance(v, str):
             layers.append(nn.MaxPool2d(2, 2))
         else:
             cout = int(v * width)

@@ -275,10 +275,12 @@ class ModelRepository:
             dest = folder / str(version) / target
             if isinstance(source, bytes):
                 dest.write_bytes(source)
-            elif isinstance(source, str) and not Path(source).exists() and "\n" in source:
-                dest.write_text(source)
             else:
-                shutil.copyfile(source, dest)
+                dest.unlink(missing_ok=True)
+                try:
+                    os.link(source, dest)  # a 45 MB model in four configurations need not take 180 MB
+                except OSError:
+                    shutil.copyfile(source, dest)
         (folder / "config.pbtxt").write_text(config_text(config))
         return folder
 
@@ -577,7 +579,6 @@ class TritonServer:
             log.close()
             atexit.register(self.stop)
             if self._wait_live(t0):
-                self.startup_s = time.perf_counter() - t0
                 break
             if "address already in use" not in self.log_tail().lower() or attempt == 2:
                 tail = self.log_tail()
@@ -590,6 +591,7 @@ class TritonServer:
         except BaseException:
             self.stop()
             raise
+        self.startup_s = time.perf_counter() - t0  # process start → live → every model loaded
         return self
 
     def _wait_live(self, t0: float) -> bool:

@@ -185,7 +185,7 @@ def fit(model, train, val=None, *, steps: int | None = None, epochs: float | Non
     if (steps is None) == (epochs is None):
         raise ValueError("fit: give exactly one of steps=... or epochs=...")
     per_epoch = max(1, len(train) // batch_size)
-    total = int(steps if steps is not None else math.ceil(epochs * per_epoch))
+    total = int(steps) if steps is not None else math.ceil(float(epochs or 0) * per_epoch)
     if total <= 0:
         raise ValueError(f"fit: the number of steps must be positive; got {total}")
     device = device or default_device()
@@ -220,7 +220,7 @@ def fit(model, train, val=None, *, steps: int | None = None, epochs: float | Non
                 hist.step.append(offset + done)
                 hist.loss.append(float(loss))
                 hist.train_acc.append(correct / len(idx))
-                hist.lr.append(schedule.get_last_lr()[0])
+                hist.lr.append(float(schedule.get_last_lr()[0]))
                 hist.images += len(idx)
                 bar.update(1)
                 if done % 10 == 0:
@@ -446,6 +446,9 @@ def ensure_course_model(*, progress: bool = True, retrain: bool = False) -> tupl
         train_set, test_set = data.load_shapes("train"), data.load_shapes("test")
         meta: dict[str, Any] = {"arch": arch, "classes": list(train_set.classes), "input_size": [32, 32],
                                 **data.COURSE_NORMALISATION}
+        import torch
+
+        torch.manual_seed(recipe["seed"])  # the initial weights, like Lab 01's tl.seed(0)
         model = models.build(arch, len(train_set.classes))
         history = fit(model, train_set, None, meta=meta, progress=progress, **recipe)
         acc = evaluate(model, test_set, meta=meta).accuracy

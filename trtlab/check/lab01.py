@@ -55,7 +55,10 @@ def cifar_resnet18(build: Callable[[int], Any]) -> str:
     def record(module, inputs, output):
         seen["layer1"] = tuple(output.shape)
 
-    handle = model.layer1.register_forward_hook(record)
+    layer1: Any = getattr(model, "layer1", None)
+    if not isinstance(layer1, nn.Module):
+        raise Mismatch("model.layer1 is missing: start from tl.models.resnet18 and change only its stem")
+    handle = layer1.register_forward_hook(record)
     try:
         model.eval()
         with torch.no_grad():
