@@ -1,7 +1,6 @@
 """Test-suite wide settings. At the repository root so they also apply to the solution notebooks nbval runs:
-strict exercise checks (a failing check fails CI) and a non-interactive matplotlib backend."""
+strict exercise checks: a failing check in a solution notebook raises CheckFailed and fails CI."""
 
 import os
 
 os.environ["TRTLAB_STRICT_CHECKS"] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Lab 04 on a GPU machine in one go: the gpu test suite of trtlab.kernels, the CPU tests (which take the GPU path
-# of the checkers there), and the kernel benchmarks. Writes logs and bench_kernels.json under ${OUT:-results}.
-#   bash scripts/gpu_lab04.sh            (wheels missing on the machine, if any, in $WHEELS: installed first)
+# Lab 04 on a GPU machine in one go: the gpu test suite of trtlab.kernels, the checker tests (which take the GPU path
+# there), the kernel benchmarks, the Lab 04 notebook (nbval) and an Nsight Compute summary. Logs under ${OUT:-results}.
+#   WHEELS=.whl-c bash scripts/gpu_lab04.sh   (wheels the GPU machine lacks, in $WHEELS, are installed first)
+# The wheels (Python 3.12, made here): ../shared/tools/gpu-wheels.sh .whl-c scikit-image==0.26.0 lazy_loader \
+#   imageio tifffile matplotlib contourpy cycler fonttools kiwisolver pyparsing python-dateutil six
+# (scikit-image for the sample photos, matplotlib for the notebook, the Jupyter stack for nbval), about 47 MB;
+# keep the folder out of git (.git/info/exclude) and name it in the device tool's `carry`.
 set -uo pipefail
 OUT=${OUT:-results}; mkdir -p "$OUT"
 if [ -n "${WHEELS:-}" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
@@ -24,8 +28,8 @@ if python3 -c "import nbval, ipykernel" 2>/dev/null; then
     --nbval-cell-timeout=400 -ra solutions/04_cuda_kernels.ipynb 2>&1 | tee "$OUT/notebook.log" | tail -40
 fi
 # Nsight Compute's speed-of-light summary of the pre-processing kernels (when ncu is there)
-if command -v ncu >/dev/null; then
-  timeout 150 ncu --section SpeedOfLight --kernel-name regex:preprocess --launch-skip 1 --launch-count 8 \
+if [ "${NCU:-1}" = 1 ] && command -v ncu >/dev/null; then  # NCU=0 skips it
+  timeout 150 ncu --section SpeedOfLight --kernel-name regex:preprocess --launch-skip 1 --launch-count 11 \
     python3 scripts/profile_lab04.py > "$OUT/ncu.txt" 2>&1
   grep -E "preprocess|Duration|Memory Throughput|DRAM Throughput|Compute \(SM\)" "$OUT/ncu.txt" | head -60
 fi

@@ -16,7 +16,7 @@ import cupy as cp  # noqa: E402
 from trtlab import kernels  # noqa: E402
 
 x = cp.asarray(kernels.sample_frames(16))
-for method in ("direct", "tiled"):
+for method in ("exact", "direct", "tiled"):
     for out_hw in ((540, 960), (1080, 1920)):
         batch = x if out_hw == (540, 960) else x[:8]
         out = cp.empty((len(batch), 3, *out_hw), cp.float16)

@@ -40,13 +40,19 @@ CHROMIUM_ARGS = [
 
 def chromium_path() -> str:
     """The system Chromium: ``$TRTLAB_CHROMIUM`` or ``chromium`` on PATH; a clear error when there is none."""
-    candidate = os.environ.get("TRTLAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not candidate or not Path(candidate).exists():
+    configured = os.environ.get("TRTLAB_CHROMIUM")
+    if configured:
+        if Path(configured).is_file() and os.access(configured, os.X_OK):
+            return configured
+        raise RuntimeError(f"browser test: TRTLAB_CHROMIUM={configured!r} is not an executable file | point it at "
+                           "a Chromium/Chrome binary, or unset it to use `chromium` from PATH")
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
         raise RuntimeError(
-            "browser test: no Chromium found (looked at $TRTLAB_CHROMIUM, then `chromium` on PATH) | "
-            "install it with `make system-deps` (Debian/Ubuntu: apt-get install chromium fonts-noto-color-emoji), "
-            "or point TRTLAB_CHROMIUM at a Chromium/Chrome binary. Do not run `playwright install`.")
-    return candidate
+            "browser test: no Chromium on PATH (looked for `chromium` and `chromium-browser`) | install it with "
+            "`make system-deps` (Debian/Ubuntu: apt-get install chromium fonts-noto-color-emoji), or point "
+            "TRTLAB_CHROMIUM at a Chromium/Chrome binary. Do not run `playwright install`: the system browser is used.")
+    return found
 
 
 def wait_until(condition: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.25,
@@ -88,6 +94,7 @@ class JupyterLab:
         self.proc: subprocess.Popen | None = None
         self.log_path = self.root / "jupyterlab.log"
         self._seen: dict[int, float] = {}  # pid -> create_time of every descendant seen, for teardown
+        self.shutdown_notes: list[str] = []  # what teardown had to force (empty when the shutdown was clean)
 
     # ------------------------------------------------------------------ environment
     def _env(self) -> dict[str, str]:
@@ -225,7 +232,7 @@ class JupyterLab:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.shutdown_notes = self.stop()
 
 
 class _ServerExited(Exception):

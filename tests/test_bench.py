@@ -64,6 +64,7 @@ def test_compare_sweep_and_plots(tmp_path):
     assert bench.ratio(results, "a", "b", batch=4) > 1.3
     table = bench.results_table(results, baseline="b")
     assert "vs b" in table and table.count("\n") == 5
+    assert all(line.endswith("| 1.00× |") for line in table.splitlines() if line.startswith("| b |")), table
     bench.plot_latency_vs_batch(results).figure.savefig(tmp_path / "lat.png")
     bench.plot_throughput(results).figure.savefig(tmp_path / "thr.png")
     swept = bench.sweep(lambda b: (lambda: None), [1, 2], name="noop", warmup_s=0, min_duration_s=0, min_iters=3)

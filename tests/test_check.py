@@ -95,3 +95,15 @@ def test_every_exercise_has_three_hints_and_is_used_by_its_solution_notebook():
     unused = {k for k in registered if k[0].startswith("lab")} - used
     assert not missing, f"notebooks call unknown checkers: {missing}"
     assert not unused, f"checkers no notebook uses: {unused}"
+
+
+def test_a_check_call_shows_its_result_once(capsys, monkeypatch):
+    """The call prints the result; the returned value must not be displayed a second time by Jupyter."""
+    monkeypatch.setenv("TRTLAB_STRICT_CHECKS", "0")
+    shown = _double(lambda x: 2 * x)
+    assert capsys.readouterr().out.count("✅") == 1
+    displayed = []
+    monkeypatch.setattr("IPython.display.display", lambda *a, **k: displayed.append(a))
+    shown._ipython_display_()
+    _double.evaluate(lambda x: 2 * x)._ipython_display_()
+    assert len(displayed) == 1  # only the result that was not shown yet

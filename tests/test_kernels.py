@@ -27,7 +27,9 @@ def test_every_kernel_compiles_with_nvrtc():
     for name, result in results.items():
         assert result, f"{name} does not compile:\n{result.log}"
     assert set(results["preprocess.cu"].kernels) == {"preprocess_f32", "preprocess_f16", "preprocess_tiled_f32",
-                                                     "preprocess_tiled_f16", "letterbox_f32", "letterbox_f16"}
+                                                     "preprocess_tiled_f16", "preprocess_same_f32",
+                                                     "preprocess_same_f16", "preprocess_half_f32",
+                                                     "preprocess_half_f16", "letterbox_f32", "letterbox_f16"}
     assert set(results["postprocess.cu"].kernels) == {"softmax_topk_f32", "softmax_topk_f16"}
 
 
@@ -36,6 +38,45 @@ def test_every_kernel_compiles_with_nvrtc():
 def test_preprocess_compiles_for_every_variant(ppt, magic):
     options = [f"-DPIXELS_PER_THREAD={ppt}", f"-DU8_MAGIC={magic}"]
     assert kernels.compile_source(kernels.kernel_source("preprocess.cu"), options=options)
+
+
+@pytest.mark.parametrize("arch", ["compute_75", "compute_80", "compute_90"])
+def test_exact_scale_kernels_compile_with_wide_accesses(arch):
+    """The exact-scale kernels compile for every architecture (sm_75 takes the two-conversion fp16 path) and use
+    16-byte loads and stores, never local memory (a spilled register array would defeat the point)."""
+    result = kernels.compile_source(kernels.kernel_source("preprocess.cu"), arch=arch)
+    assert result, result.log
+    for name in ("preprocess_same_f16", "preprocess_half_f16", "preprocess_same_f32", "preprocess_half_f32"):
+        start = result.ptx.index(f".entry {name}")
+        body = result.ptx[start:result.ptx.find(".entry", start + 10) % (len(result.ptx) + 1)]
+        assert "ld.global.nc.v4.u32" in body and "st.global.v4" in body, f"{name}: no 16-byte loads/stores"
+        assert "ld.global.u8" not in body and ".local" not in body, f"{name}: byte loads or local memory"
+        assert ("cvt.rn.f16x2.f32" in body) == (arch != "compute_75" and name.endswith("f16")), name
+
+
+def test_exact_scale_geometry_and_alignment():
+    assert kernels.exact_scale((1080, 1920), (1080, 1920))[0] == "same"
+    assert kernels.exact_scale((1080, 1920), (540, 960), dtype=np.float16)[0] == "half"
+    assert kernels.exact_scale((720, 1280), (360, 640))[0] == "half"
+    for src, dst, why in (((1080, 1920), (224, 224), "neither"), ((1081, 1920), (540, 960), "neither"),
+                          ((100, 100), (100, 100), "multiple of 16"), ((100, 100), (50, 50), "multiple of 8")):
+        kind, reason = kernels.exact_scale(src, dst)
+        assert kind is None and why in reason, reason
+    kind, reason = kernels.exact_scale((64, 64), (64, 64), src_ptr=3, src_strides=(64 * 192, 192, 3))
+    assert kind is None and "16-byte aligned" in reason
+    kind, reason = kernels.exact_scale((64, 64), (64, 64), dst_ptr=8)
+    assert kind is None and "output rows" in reason
+
+
+def test_exact_scales_are_identity_and_2x2_mean_in_the_reference():
+    """What the fast kernels rely on: at scale 1 the bilinear sample is the pixel itself, at scale 2 it is the
+    exact mean of a 2×2 block (weights ½ on both axes), with the stated convention."""
+    image = photo_bgr("coffee")[:400, :600]
+    assert np.array_equal(kernels.resize_bilinear_ref(image, (400, 600)), image.astype(np.float64))
+    blocks = image.astype(np.float64).reshape(200, 2, 300, 2, 3).mean(axis=(1, 3))
+    assert np.array_equal(kernels.resize_bilinear_ref(image, (200, 300)), blocks)
+    as_float = cv2.resize(image.astype(np.float32), (300, 200), interpolation=cv2.INTER_LINEAR)
+    assert np.abs(as_float - blocks).max() < 1e-4  # OpenCV agrees
 
 
 def test_compile_errors_carry_line_numbers():
@@ -131,7 +172,8 @@ def test_letterbox_keeps_the_aspect_ratio_and_centres():
     corners = np.array([[-0.5, -0.5, 1], [599.5, 299.5, 1]]) @ m.T  # outer pixel edges
     assert np.allclose(corners, [[-0.5, 159.5], [639.5, 479.5]])
     out = kernels.letterbox_ref(np.full((300, 600, 3), 200, np.uint8), (640, 640), border=114)
-    assert np.allclose(out[0, :, :150], 114 / 255) and np.allclose(out[0, :, 170:470, 1:-1], 200 / 255)  # column 0 blends with the border, as cv2 does
+    assert np.allclose(out[0, :, :150], 114 / 255)
+    assert np.allclose(out[0, :, 170:470, 1:-1], 200 / 255)  # columns 0 and -1 blend with the border, as cv2 does
 
 
 # ---------------------------------------------------------------- softmax + top-k reference vs torch
@@ -176,3 +218,73 @@ def test_gpu_wrappers_say_they_need_a_gpu(monkeypatch):
     monkeypatch.setattr(env, "capabilities", lambda: fake)
     with pytest.raises(UnsupportedFeature, match="needs an NVIDIA GPU with CuPy"):
         kernels.preprocess(np.zeros((1, 8, 8, 3), np.uint8), (4, 4))
+
+
+def test_streams_are_wrapped_without_a_gpu():
+    """as_stream accepts CuPy streams (also its own ExternalStream again), torch-like streams and raw handles;
+    wrapping a handle touches no device, so this runs on the CPU."""
+    class TorchLikeStream:
+        cuda_stream = 0x5150
+
+    wrapped = kernels.as_stream(TorchLikeStream())
+    assert wrapped.ptr == 0x5150 and kernels.as_stream(wrapped) is wrapped  # no re-wrapping on the second call
+    assert kernels.as_stream(0x77).ptr == 0x77
+    with pytest.raises(InputMismatch, match="expected None, a cupy stream"):
+        kernels.as_stream("default")
+
+
+def test_exercise_markers_are_blanked_keeping_line_numbers():
+    text = "a\n    ### BEGIN SOLUTION\nb\n    ### END SOLUTION\nc"
+    assert kernels.clean_exercise_source(text).split("\n") == ["a", "", "b", "", "c"]
+
+
+# ---------------------------------------------------------------- wrapper arguments vs kernel signatures (no GPU)
+
+
+def _ptx_params(ptx: str, entry: str) -> list[str]:
+    import re
+
+    block = re.search(rf"\.entry {entry}\((.*?)\)", ptx, re.S).group(1)
+    return re.findall(r"\.param \.(\w+)", block)
+
+
+def _arg_type(arg) -> str:
+    if isinstance(arg, np.ndarray):
+        return "u64"  # a device pointer
+    return {np.dtype(np.int32): "u32", np.dtype(np.int64): "u64", np.dtype(np.uint64): "u64",
+            np.dtype(np.float32): "f32"}[np.asarray(arg).dtype]
+
+
+@pytest.mark.parametrize("call", ["direct", "tiled", "letterbox", "softmax_topk"])
+def test_wrappers_pass_what_the_kernels_declare(monkeypatch, call):
+    """Each wrapper's launch arguments match its kernel's PTX parameters in number and type, checked on the CPU by
+    replacing CuPy's launch with a recorder (the GPU tests check the values)."""
+    import contextlib
+
+    launches = []
+
+    class Module:
+        def get_function(self, name):
+            return lambda grid, block, args, **kw: launches.append((name, grid, block, args))
+
+    class FakeCupy:
+        float32, int32 = np.float32, np.int32
+        empty = staticmethod(np.empty)
+
+    monkeypatch.setattr(kernels, "require_gpu", lambda what="": FakeCupy)
+    monkeypatch.setattr(kernels, "load_module", lambda *a, **k: Module())
+    monkeypatch.setattr(kernels, "as_stream", lambda stream=None: contextlib.nullcontext())
+    monkeypatch.setattr(kernels, "as_device_array", lambda x, stream=None: np.asarray(x))
+    monkeypatch.setattr(kernels, "_output", lambda out, shape, dtype: np.empty(shape, dtype))
+    images = np.zeros((2, 40, 60, 3), np.uint8)
+    if call in ("direct", "tiled"):
+        kernels.preprocess(images, (30, 50), mean=(0.1, 0.2, 0.3), std=(0.5, 0.5, 0.5), dtype=np.float16,
+                           method=call)
+    elif call == "letterbox":
+        kernels.letterbox(images, (64, 64), dtype=np.float16)
+    else:
+        kernels.softmax_topk(np.zeros((4, 10), np.float32), 3)
+    (name, grid, block, args), = launches
+    ptx = kernels.compile_all()["postprocess.cu" if call == "softmax_topk" else "preprocess.cu"].ptx
+    assert [_arg_type(a) for a in args] == _ptx_params(ptx, name), name
+    assert all(int(g) >= 1 for g in grid) and int(np.prod(block)) <= 1024

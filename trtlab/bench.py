@@ -139,16 +139,19 @@ def benchmark(fn: Callable[[], Any], *, name: str, batch: int = 1, warmup_s: flo
 
 
 def results_table(results: Sequence[BenchResult], *, baseline: str | None = None) -> str:
-    """A Markdown table of results; the last column is each row's throughput (items/s) over ``baseline``'s
-    (default: the first result)."""
+    """A Markdown table of results; the last column is each row's throughput (items/s) over ``baseline``'s at the
+    same batch size (default baseline: the first result's name). Ratios only compare rows of one run."""
     if not results:
         return "(no results)"
-    base = next((r for r in results if r.name == baseline), results[0])
-    lines = ["| backend | batch | median ms | p99 ms | items/s | vs " + base.name + " |",
-             "|---|---|---|---|---|---|"]
+    base_name = baseline or results[0].name
+    bases = {r.batch: r for r in results if r.name == base_name}
+    lines = ["| backend | batch | median ms | p99 ms | items/s | CoV | vs " + base_name + " |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
-        ratio = r.items_per_s / base.items_per_s
-        lines.append(f"| {r.name} | {r.batch} | {r.median:.3f} | {r.p99:.3f} | {r.items_per_s:,.0f} | {ratio:.2f}× |")
+        base = bases.get(r.batch)
+        ratio = f"{r.items_per_s / base.items_per_s:.2f}×" if base else "–"
+        lines.append(f"| {r.name} | {r.batch} | {r.median:.3f} | {r.p99:.3f} | {r.items_per_s:,.0f} | {r.cov:.0%} "
+                     f"| {ratio} |")
     return "\n".join(lines)
 
 

@@ -55,7 +55,8 @@ BRIGHTNESS_RANGE = (0.2, 1.5)
 #: x/255, recorded in checkpoint metadata (mean/std per channel, in the 0..1 scale).
 COURSE_NORMALISATION = {"mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-#: sha256 of https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+#: sha256 of the archive at CIFAR10_URL
 CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 
 
@@ -129,7 +130,8 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     return rows[:, i] * (1 - f)[None, :] + rows[:, i + 1] * f[None, :]
 
 
-def _render(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _render(rng: np.random.Generator, n: int, size: int, *, progress: bool = False,
+            desc: str = "shapes") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw ``n`` images: shape, colour, scale, rotation, position, background texture, illumination, noise."""
     ss = 3  # supersampling factor for anti-aliased edges
     grid = (np.arange(size * ss) + 0.5) / ss  # pixel coordinates in the size×size frame
@@ -137,7 +139,17 @@ def _render(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, np
     images = np.empty((n, size, size, 3), np.uint8)
     labels = rng.integers(0, len(SHAPE_CLASSES), n).astype(np.int64)
     brightness = rng.uniform(*BRIGHTNESS_RANGE, n)
+    bar = None
+    if progress:
+        try:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc=f"generating {desc}", unit="img", mininterval=1.0)
+        except ImportError:
+            bar = None
     for k in range(n):
+        if bar is not None and k % 500 == 0 and k:
+            bar.update(500)
         radius = rng.uniform(0.26, 0.42) * size  # 8–13.5 px at 32×32
         cx, cy = rng.uniform(radius * 0.75, size - radius * 0.75, 2)
         angle = rng.uniform(0, 2 * np.pi)
@@ -163,6 +175,9 @@ def _render(rng: np.random.Generator, n: int, size: int) -> tuple[np.ndarray, np
         img = img * gain[..., None]
         img = img + rng.normal(0, 0.02, img.shape)  # sensor noise: does not scale with the light
         images[k] = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+    if bar is not None:
+        bar.update(n - bar.n)
+        bar.close()
     return images, labels, brightness
 
 
@@ -174,10 +189,10 @@ def _array_digest(*arrays: np.ndarray) -> str:
 
 
 def load_shapes(split: str = "train", *, size: int = 32, n: int | None = None, seed: int = 0,
-                cache: bool = True) -> Dataset:
+                cache: bool = True, progress: bool = True) -> Dataset:
     """The procedural shapes set: 10 classes, ``size``×``size`` RGB, deterministic for (split, size, n, seed).
 
-    The first call generates it (a few seconds for the default sizes) and caches it under
+    The first call generates it (~10 s for the 24,000 training images, with a progress bar) and caches it under
     ``trtlab.paths.cache()`` as an ``.npz`` keyed by its parameters, with a sha256 of the content checked on load.
     Splits are drawn from different seeds, so train/val/test/calib never share an image.
     """
@@ -200,7 +215,8 @@ def load_shapes(split: str = "train", *, size: int = 32, n: int | None = None, s
         except Exception:  # noqa: BLE001 - a truncated zip, a missing key...: the cache is regenerated below
             pass
     rng = np.random.default_rng([seed, _SPLIT_SEED[split], size, GENERATOR_VERSION])
-    images, labels, brightness = _render(rng, count, size)
+    images, labels, brightness = _render(rng, count, size, progress=progress and count >= 5000,
+                                         desc=f"shapes/{split}")
     digest = _array_digest(images, labels, brightness)
     if cache:
         tmp = path.with_suffix(".tmp.npz")
@@ -295,11 +311,12 @@ def sample_grid(dataset: Dataset, *, per_class: int = 6, seed: int = 0, ax=None)
 # ---------------------------------------------------------------- CIFAR-10 and folders of images
 
 
-def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify: bool = True) -> Dataset:
-    """CIFAR-10 from ``cifar-10-python.tar.gz`` (or its extracted ``cifar-10-batches-py`` folder) already on disk.
+def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify: bool = True,
+                 download: bool = False) -> Dataset:
+    """CIFAR-10 from ``cifar-10-python.tar.gz`` (or its extracted ``cifar-10-batches-py`` folder).
 
-    Nothing is downloaded: tests and CI run offline. Looks in ``root`` or ``trtlab.paths.cache()``. The archive's
-    sha256 is checked against the published one.
+    Looks in ``root`` or ``trtlab.paths.cache()``. Nothing is downloaded unless ``download=True`` (tests and CI run
+    offline). The archive's sha256 is checked against the published one.
     """
     if split not in ("train", "test"):
         raise ValueError(f"load_cifar10: unknown split {split!r}; expected 'train' or 'test'")
@@ -307,11 +324,22 @@ def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify
     archive = base / "cifar-10-python.tar.gz"
     folder = base / "cifar-10-batches-py"
     if not folder.is_dir():
+        if not archive.exists() and download:
+            import urllib.request
+
+            base.mkdir(parents=True, exist_ok=True)
+            try:
+                urllib.request.urlretrieve(CIFAR10_URL, archive.with_suffix(".part"))
+            except OSError as err:
+                raise ArtifactMissing(f"CIFAR-10 download from {CIFAR10_URL} failed ({err}); this machine is "
+                                      f"probably offline: copy cifar-10-python.tar.gz into {base} by hand") from err
+            archive.with_suffix(".part").replace(archive)
         if not archive.exists():
             raise ArtifactMissing(
                 f"CIFAR-10 is not on this machine: looked for {archive} and {folder}. The course works offline with "
                 "tl.data.load_shapes(); to use CIFAR-10, download cifar-10-python.tar.gz from "
-                "https://www.cs.toronto.edu/~kriz/cifar.html into that folder (or pass root=...)")
+                "https://www.cs.toronto.edu/~kriz/cifar.html into that folder (or pass root=..., or download=True "
+                "where there is internet)")
         if verify:
             digest = hashlib.sha256(archive.read_bytes()).hexdigest()
             if digest != CIFAR10_SHA256:

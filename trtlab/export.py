@@ -48,6 +48,7 @@ __all__ = [
     "inspect_onnx",
     "load_onnx",
     "parity",
+    "quiet_exporter",
     "simplify",
     "suggest_fix",
     "tensorrt_accepts",
@@ -62,8 +63,9 @@ MIN_OPSET = 18
 
 
 @contextlib.contextmanager
-def _quiet_exporter():
-    """Hide the exporter's noise that is not about the learner's model (torchvision ops it skips, pytree notes)."""
+def quiet_exporter():
+    """Hide exporter noise that is not about your model: torchvision ops it skips (torchvision is not installed
+    next to the CPU torch), pytree deprecation notes, the legacy exporter's deprecation warning."""
     logger = logging.getLogger("torch.onnx._internal.exporter._registration")
     level = logger.level
     logger.setLevel(logging.ERROR)
@@ -121,7 +123,7 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
         if dynamic_batch:
             kwargs["dynamic_axes"] = {input_name: {0: "batch"}, output_name: {0: "batch"}}
     try:
-        with _quiet_exporter(), torch.no_grad():
+        with quiet_exporter(), torch.no_grad():
             torch.onnx.export(model, (sample,), str(path), **kwargs)
     except Exception as err:  # noqa: BLE001 - the exporter raises many types; say which model and how
         raise ExportError(f"torch.onnx.export failed for {type(model).__name__} with input (2, 3, {h}, {w}) "

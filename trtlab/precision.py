@@ -238,7 +238,7 @@ class AccuracyRow:
     backend: str = "onnxruntime-cpu"
 
 
-@dataclass
+@dataclass(repr=False)
 class AccuracyTable:
     """fp32/fp16/int8 side by side. Truthy when every variant is within ``tolerance`` points of the reference."""
 
@@ -274,7 +274,7 @@ class AccuracyTable:
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
-    __str__ = to_markdown
+    __str__ = __repr__ = to_markdown
 
     def _repr_html_(self) -> str:
         md = self.to_markdown().splitlines()

@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 COURSE_CHECKPOINT = "resnet18_shapes.pt"
-#: Lab 01's recipe: ResNet18 with the ImageNet stem, ~3 minutes on 2 CPU cores (~690 img/s unloaded).
-COURSE_RECIPE: dict[str, Any] = {"arch": "resnet18/imagenet", "steps": 900, "batch_size": 128, "lr": 4e-3,
+#: Lab 01's recipe: ResNet18 with the ImageNet stem, ~3 minutes on 2 CPU cores (~700 img/s unloaded). 1000 steps:
+#: 97.2–99.4 % test top-1 over 15 seeds (900 steps: 92.8–98.3 %, 800 steps: 90.7–97.6 %).
+COURSE_RECIPE: dict[str, Any] = {"arch": "resnet18/imagenet", "steps": 1000, "batch_size": 128, "lr": 4e-3,
                                  "weight_decay": 0.05, "seed": 0, "augment": True}
 
 

@@ -53,6 +53,7 @@ def test_kernel_runs_on_a_torch_stream_and_into_a_given_buffer():
     x = torch.rand(32, 128, 6, 6, device="cuda")
     out = cupy.empty((32, 128, 1, 1), dtype=cupy.float32)
     stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())  # x was written on the default stream
     with torch.cuda.stream(stream):
         kernel.gem_pool_gpu(x, out=out, stream=stream)
     stream.synchronize()

@@ -55,6 +55,7 @@ class CheckResult:
     key: str
     status: str  # "passed" | "failed" | "not done"
     message: str
+    shown: bool = field(default=False, repr=False)  # already displayed by the check call: don't display twice
 
     def __bool__(self) -> bool:
         return self.status == "passed"
@@ -70,6 +71,12 @@ class CheckResult:
         colour = {"passed": "#1a7f37", "failed": "#cf222e", "not done": "#9a6700"}[self.status]
         body = html.escape(self.message).replace("\n", "<br>")
         return f'<div style="color:{colour}"><b>{self.icon} {html.escape(self.key)}</b>: {body}</div>'
+
+    def _ipython_display_(self) -> None:
+        if not self.shown:
+            from IPython.display import HTML, display
+
+            display(HTML(self._repr_html_()))
 
 
 @dataclass
@@ -100,6 +107,7 @@ class Exercise:
         result = self.evaluate(*answer, **kwargs)
         print(result)
         _show_widgets(self, answer, kwargs)
+        result.shown = True
         if not result and os.environ.get("TRTLAB_STRICT_CHECKS") == "1":
             raise CheckFailed(str(result))
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +31,7 @@ def _tiny_classifier():
     "external_data=False (one self-contained file). With the dynamo exporter, declare the batch dynamic with "
     "dynamic_shapes=({0: torch.export.Dim('batch')},); use an example batch of 2, not 1.",
     "x = torch.zeros(2, 3, input_size, input_size); torch.onnx.export(model.eval(), (x,), path, "
-    "input_names=['images'], output_names=['logits'], opset_version=18, dynamo=True, external_data=False, "
+    "input_names=['images'], output_names=['logits'], opset_version=18, dynamo=True, external_data=False, verbose=False, "
     "dynamic_shapes=({0: torch.export.Dim('batch')},))",
 ))
 def export_model(fn: Callable[..., Any]) -> str:
@@ -37,10 +39,13 @@ def export_model(fn: Callable[..., Any]) -> str:
     import onnxruntime as ort
     import torch
 
+    from trtlab.export import quiet_exporter
+
     model = _tiny_classifier()
     with tempfile.TemporaryDirectory(prefix="trtlab-lab02-") as tmp:
         path = Path(tmp) / "tiny.onnx"
-        fn(model, str(path), input_size=16)
+        with quiet_exporter(), contextlib.redirect_stdout(io.StringIO()):
+            fn(model, str(path), input_size=16)
         if not path.exists():
             raise Mismatch(f"no file at the path you were given ({path.name}): pass `path` to torch.onnx.export")
         extra = [p.name for p in Path(tmp).iterdir() if p.name != path.name]

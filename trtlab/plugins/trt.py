@@ -392,6 +392,11 @@ def build_engine(model: Any, *, batch: tuple[int, int, int] = (1, 8, 64), input_
     back into Python for every launch).
     """
     _require("building with tensorrt.plugin", QDP_MINIMUM)
+    from trtlab.env import capabilities
+
+    if not capabilities().has_gpu:
+        raise UnsupportedFeature("building an engine with the GemPool plugin needs an NVIDIA GPU (TensorRT builds "
+                                 "and times the plugin on it); none here. Run this on a GPU machine")
     import tensorrt as trt
 
     logger = trt.Logger(trt.Logger.WARNING)
