@@ -8,8 +8,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check
 CONSTRAINTS := requirements/constraints.txt
-# Packages installed without their declared dependencies: their metadata pins numpy<2, which the course's numpy 2
-# (needed by CuPy 14) excludes. Their binaries were verified with numpy 2 (docs/instructor.md explains).
+# nvidia-pytriton (it bundles a CPU build of the Triton server) is installed without its declared dependencies: its
+# metadata pins numpy<2, which the course's numpy 2 (needed by CuPy 14) excludes. The server's Python-backend stub is
+# compiled against NumPy 1, so `trtlab.serve prepare` gives the stub a small NumPy 1.26 environment of its own, and
+# copies perf_analyzer out of the tritonclient 2.51 wheel (the only wheel whose binary runs on glibc 2.36).
 NODEPS := $(shell grep -E '^(nvidia-pytriton)==' $(CONSTRAINTS))
 JUPYTER_PORT ?= 8888
 
@@ -21,10 +23,15 @@ $(BIN)/python:
 $(VENV)/.course: $(BIN)/python pyproject.toml $(CONSTRAINTS)
 	$(PIP) install -q -c $(CONSTRAINTS) -e .
 	$(PIP) install -q -c $(CONSTRAINTS) --no-deps $(NODEPS)
+	$(BIN)/python -m trtlab.serve prepare --perf-analyzer
 	touch $@
 
+# tensorrt-stubs go into a folder of their own, never into the environment: their .pyi-only tensorrt/ package would
+# make `import tensorrt` succeed on machines without TensorRT. tests/test_typing.py type-checks against them.
+STUBS := $(shell grep -E '^tensorrt-stubs==' $(CONSTRAINTS))
 $(VENV)/.test: $(VENV)/.course
 	$(PIP) install -q -c $(CONSTRAINTS) -e '.[test]'
+	$(PIP) install -q --no-deps --target build/tensorrt-stubs $(STUBS)
 	touch $@
 
 setup: $(VENV)/.course

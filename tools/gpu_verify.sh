@@ -26,7 +26,7 @@ echo -e "gpu tests\t$?\t$(( $(date +%s) - start ))" > "$out/summary.tsv"
 for nb in solutions/[0-9][0-9]_*.ipynb; do
   name=$(basename "$nb" .ipynb)
   start=$(date +%s)
-  timeout 900 "$py" -m pytest -p no:cacheprovider -o addopts="" --nbval-lax --nbval-current-env \
+  timeout "${NB_TIMEOUT:-600}" "$py" -m pytest -p no:cacheprovider -o addopts="" --nbval-lax --nbval-current-env \
     --nbval-cell-timeout=600 -ra "$nb" > "$logs/$name.log" 2>&1
   echo -e "$name\t$?\t$(( $(date +%s) - start ))" >> "$out/summary.tsv"
 done

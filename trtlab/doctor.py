@@ -3,8 +3,8 @@
     python -m trtlab doctor          # in a terminal
     tl.doctor.report()               # in a notebook: an HTML table (Lab 00)
 
-A ⚠️ means "the course still runs, in CPU mode for the labs concerned"; a ❌ means something the course needs
-everywhere is missing or broken.
+A ⚠️ means "the course still runs, in CPU mode for the labs concerned"; a ❌ means something labs need is missing
+or broken (for example no TensorRT-family builder at all: Labs 02, 03 and 05 build engines).
 """
 
 from __future__ import annotations
@@ -176,8 +176,11 @@ def _tensorrt_row(caps: Capabilities) -> Row:
 
 def _rtx_row(caps: Capabilities) -> Row:
     rtx = caps.tensorrt_rtx
+    if rtx is None and caps.tensorrt is not None and caps.gpus:
+        return Row("TensorRT-RTX", OK, "not installed (not needed: TensorRT builds the engines here)")
     if rtx is None:
-        return Row("TensorRT-RTX", FAIL, "not installed", "make setup (tensorrt-rtx-cu13 builds engines on a CPU)")
+        return Row("TensorRT-RTX", FAIL, "not installed: nothing here can build engines (Labs 02, 03, 05)",
+                   "make setup (tensorrt-rtx-cu13 builds engines on a CPU)")
     if caps.rtx_runs_here:
         return Row("TensorRT-RTX", OK, f"{rtx.version}: builds and runs engines on this GPU")
     supported = " ".join(f"{a}.{b}" for a, b in _compat.RTX_COMPUTE_CAPABILITIES)

@@ -95,8 +95,10 @@ class Capabilities:
         paths.append(LabPath("02 export", "full", f"export, ONNX Runtime parity and the {builder} build all run")
                      if builder else LabPath("02 export", "CPU mode", "export and parity run; no TensorRT-family "
                                              "builder is installed for the acceptance check"))
+        build = (f"the {builder} build is real" if builder
+                 else "no TensorRT-family builder is installed (make setup installs TensorRT-RTX)")
         paths.append(LabPath("03 engine", "full", f"builds and runs engines with {runtime}") if runtime
-                     else LabPath("03 engine", "CPU mode", f"the {builder or 'TensorRT'} build is real; {no_engine}, "
+                     else LabPath("03 engine", "CPU mode", f"{build}; {no_engine}, "
                                   "so inference and benchmarks run on ONNX Runtime and PyTorch"))
         paths.append(LabPath("04 kernels", "full", f"CuPy runs the CUDA kernels on {gpu}") if self.cupy_runs_kernels
                      else LabPath("04 kernels", "CPU mode", "kernels are compiled with NVRTC and checked against the "
@@ -105,8 +107,10 @@ class Capabilities:
         plugin_ok = (self.tensorrt is not None and self.has_gpu
                      and self.tensorrt.version >= Version("10.6"))
         paths.append(LabPath("05 plugin", "full", "the tensorrt.plugin path runs on the GPU") if plugin_ok
-                     else LabPath("05 plugin", "CPU mode", "the custom op runs in ONNX Runtime and the parser's "
-                                  "rejection is real; the TensorRT plugin needs TensorRT >= 10.6 and a GPU"))
+                     else LabPath("05 plugin", "CPU mode", "the custom op runs in ONNX Runtime"
+                                  + (" and the parser's rejection is real" if builder else
+                                     "; the parser demo needs a TensorRT-family builder (none installed)")
+                                  + "; the TensorRT plugin needs TensorRT >= 10.6 and a GPU"))
         paths.append(LabPath("06 triton", "full" if self.triton_server else "CPU mode",
                              "the bundled Triton server (Python backend, CPU) runs here" if self.triton_server
                              else "no Triton server binary: install nvidia-pytriton or use the NGC container"))

@@ -409,7 +409,6 @@ def layerwise_error(reference: str | os.PathLike, candidate: str | os.PathLike, 
     --onnx-outputs mark all`` does); both run on ONNX Runtime and every tensor present in both graphs is compared,
     in the reference's execution order. The first large jump names the layer to look at.
     """
-    import onnx
     import onnxruntime as ort
     from polygraphy import constants
     from polygraphy.backend.onnx import modify_outputs, onnx_from_path
@@ -435,5 +434,4 @@ def layerwise_error(reference: str | os.PathLike, candidate: str | os.PathLike, 
                 continue
             scale = float(np.abs(a).max()) or 1.0
             errors.append(LayerError(tensor, op, float(np.abs(a - b).max()) / scale))
-    del onnx
     return errors

@@ -156,7 +156,8 @@ def export_gem_onnx(model: Any, path: str | Path, *, input_size: int = 32, dynam
     torch_op()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sample = torch.zeros(2, 3, input_size, input_size)  # batch 2: torch.export would pin a batch of 1
+    device = next(model.parameters()).device  # export where the model lives (a GPU after fine-tuning there)
+    sample = torch.zeros(2, 3, input_size, input_size, device=device)  # batch 2: torch.export would pin a batch of 1
     kwargs: dict[str, Any] = dict(dynamo=True, opset_version=opset, input_names=[input_name],
                                   output_names=[output_name], external_data=False, verbose=False,
                                   custom_translation_table={torch_op(): onnx_translation()})
