@@ -50,7 +50,7 @@ test: $(VENV)/.test system-deps
 # must already be there; see docs/verified.md for how it was run on an H100).
 GPU_PYTHON ?= python3
 test-gpu:
-	$(GPU_PYTHON) -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra tests
+	$(GPU_PYTHON) -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra tests/gpu
 	$(GPU_PYTHON) -m pytest -p no:cacheprovider -o addopts="" --nbval-lax --nbval-current-env \
 		--nbval-cell-timeout=900 -ra solutions
 

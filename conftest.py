@@ -4,3 +4,12 @@ strict exercise checks: a failing check in a solution notebook raises CheckFaile
 import os
 
 os.environ["TRTLAB_STRICT_CHECKS"] = "1"
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/gpu needs CuPy and a GPU: collect it only when the run selects the gpu or tensorrt marker
+    (make test-gpu, which runs it on a GPU machine). CPU runs leave the folder out instead of skipping its tests."""
+    markexpr = config.getoption("markexpr") or ""
+    if "gpu" in collection_path.parts and ("not gpu" in markexpr or "gpu" not in markexpr and "tensorrt" not in markexpr):
+        return True
+    return None

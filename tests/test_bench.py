@@ -24,8 +24,10 @@ def test_cov_warning():
 
 
 def test_benchmark_meets_minimums():
-    r = bench.benchmark(lambda: None, name="noop", warmup_s=0, min_duration_s=0.05, min_iters=30)
+    r = bench.benchmark(lambda: time.sleep(0.001), name="sleep", warmup_s=0, min_duration_s=0.05, min_iters=30)
     assert r.iterations >= 30 and r.wall_s >= 0.05
+    capped = bench.benchmark(lambda: None, name="noop", warmup_s=0, min_duration_s=10, max_iters=500)
+    assert capped.iterations == 500  # max_iters bounds a run of a very fast callable
 
 
 def test_timer_records_gpu_ms():

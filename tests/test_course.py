@@ -78,7 +78,10 @@ def test_every_lab_cell_is_valid_python_and_every_stub_raises_not_implemented(pa
             stubs += 1
             raises = [n for n in ast.walk(tree) if isinstance(n, ast.Raise)
                       and isinstance(n.exc, ast.Call) and getattr(n.exc.func, "id", "") == "NotImplementedError"]
-            assert raises, f"{path.name} cell {index}: stub without raise NotImplementedError"
+            # CUDA C exercises keep the stub inside a source string; the kernel loader raises NotImplementedError on it
+            in_source_string = any(isinstance(n, ast.Constant) and isinstance(n.value, str) and course.STUB in n.value
+                                   for n in ast.walk(tree))
+            assert raises or in_source_string, f"{path.name} cell {index}: stub without raise NotImplementedError"
     assert stubs >= 2, f"{path.name}: a lab needs at least two exercises; found {stubs}"
 
 

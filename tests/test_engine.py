@@ -11,7 +11,7 @@ from trtlab import _compat, engine
 from trtlab._toy import toy_classifier_onnx
 from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, UnsupportedFeature
 
-rtx = pytest.importorskip("tensorrt_rtx", reason="the CPU build path needs tensorrt-rtx-cu13 (a declared dependency)")
+import tensorrt_rtx as rtx  # noqa: E402  - the CPU build path; a declared dependency, so missing is a failure
 RTX = next(f for f in _compat.flavours() if f.is_rtx)
 
 

@@ -220,19 +220,6 @@ def test_gpu_wrappers_say_they_need_a_gpu(monkeypatch):
         kernels.preprocess(np.zeros((1, 8, 8, 3), np.uint8), (4, 4))
 
 
-def test_streams_are_wrapped_without_a_gpu():
-    """as_stream accepts CuPy streams (also its own ExternalStream again), torch-like streams and raw handles;
-    wrapping a handle touches no device, so this runs on the CPU."""
-    class TorchLikeStream:
-        cuda_stream = 0x5150
-
-    wrapped = kernels.as_stream(TorchLikeStream())
-    assert wrapped.ptr == 0x5150 and kernels.as_stream(wrapped) is wrapped  # no re-wrapping on the second call
-    assert kernels.as_stream(0x77).ptr == 0x77
-    with pytest.raises(InputMismatch, match="expected None, a cupy stream"):
-        kernels.as_stream("default")
-
-
 def test_exercise_markers_are_blanked_keeping_line_numbers():
     text = "a\n    ### BEGIN SOLUTION\nb\n    ### END SOLUTION\nc"
     assert kernels.clean_exercise_source(text).split("\n") == ["a", "", "b", "", "c"]

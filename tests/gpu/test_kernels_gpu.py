@@ -330,3 +330,16 @@ def test_faster_than_torch_and_20x_faster_than_cpu(cp):
           f"CPU (OpenCV) {cpu_ms:.1f} ms ({cpu_ms / fused:.0f}×)")
     assert fused < torch_ms, f"fused kernel {fused:.3f} ms is not faster than torch's chain {torch_ms:.3f} ms"
     assert cpu_ms / fused >= 20, f"kernel only {cpu_ms / fused:.1f}× faster than the CPU path (target 20×)"
+
+
+def test_streams_are_wrapped_without_a_gpu():
+    """as_stream accepts CuPy streams (also its own ExternalStream again), torch-like streams and raw handles.
+    Wrapping a handle touches no device, but needs CuPy, which only GPU machines install."""
+    class TorchLikeStream:
+        cuda_stream = 0x5150
+
+    wrapped = kernels.as_stream(TorchLikeStream())
+    assert wrapped.ptr == 0x5150 and kernels.as_stream(wrapped) is wrapped  # no re-wrapping on the second call
+    assert kernels.as_stream(0x77).ptr == 0x77
+    with pytest.raises(InputMismatch, match="expected None, a cupy stream"):
+        kernels.as_stream("default")

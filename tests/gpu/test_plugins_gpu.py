@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-cupy = pytest.importorskip("cupy")
+import cupy  # noqa: E402  - GPU mode needs CuPy: missing is a failure, not a skip
+import torch  # noqa: E402
 
 from trtlab import plugins  # noqa: E402
 from trtlab.plugins import kernel, op  # noqa: E402
