@@ -21,7 +21,7 @@ for d in ["torch", "torchvision", "cupy-cuda13x", "cuda-bindings", "numpy", "onn
         print(d, "absent")
 PY
 start=$(date +%s)
-"$py" -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra tests/gpu > "$logs/gpu-tests.log" 2>&1
+"$py" -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra -s tests/gpu > "$logs/gpu-tests.log" 2>&1
 echo -e "gpu tests\t$?\t$(( $(date +%s) - start ))" > "$out/summary.tsv"
 for nb in solutions/[0-9][0-9]_*.ipynb; do
   name=$(basename "$nb" .ipynb)
