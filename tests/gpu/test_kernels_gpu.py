@@ -13,6 +13,7 @@ import pytest
 import skimage.data
 
 from trtlab import kernels
+from trtlab.errors import InputMismatch
 
 pytestmark = pytest.mark.gpu
 
