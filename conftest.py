@@ -13,3 +13,20 @@ def pytest_ignore_collect(collection_path, config):
     if "gpu" in collection_path.parts and ("not gpu" in markexpr or "gpu" not in markexpr and "tensorrt" not in markexpr):
         return True
     return None
+
+
+_NOTEBOOK_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Add up the time of every cell of each notebook (kernel start included): the instructor's time-per-lab."""
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _NOTEBOOK_SECONDS[path] = _NOTEBOOK_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _NOTEBOOK_SECONDS:
+        terminalreporter.section("wall time per notebook")
+        for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
+            terminalreporter.write_line(f"{path:<45} {seconds:7.1f} s")
