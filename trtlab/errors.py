@@ -4,6 +4,7 @@ what to do next, so a learner can act on it without reading trtlab's source.
     TrtlabError
      ├── InputMismatch (ValueError)          wrong tensor name, shape or dtype handed to a runner or checker
      ├── ArtifactMissing (FileNotFoundError) a dataset, checkpoint, ONNX file or engine that is not there (yet)
+     ├── CheckpointMismatch (ValueError)     a checkpoint of another architecture, or weights that do not fit it
      ├── ExportError                         torch → ONNX export or ONNX validation failed
      ├── BuildError                          the TensorRT-family parser or builder rejected the network
      ├── EngineMismatch                      a plan built by another TensorRT / for another GPU, or tampered with
@@ -17,6 +18,7 @@ __all__ = [
     "ArtifactMissing",
     "BuildError",
     "CheckFailed",
+    "CheckpointMismatch",
     "EngineMismatch",
     "ExportError",
     "InputMismatch",
@@ -35,6 +37,10 @@ class InputMismatch(TrtlabError, ValueError):
 
 class ArtifactMissing(TrtlabError, FileNotFoundError):
     """A file the course needs is not there; the message names the lab or call that makes it."""
+
+
+class CheckpointMismatch(TrtlabError, ValueError):
+    """A checkpoint belongs to another architecture, or its weights do not match its metadata."""
 
 
 class ExportError(TrtlabError):

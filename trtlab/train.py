@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from trtlab import paths
-from trtlab.errors import ArtifactMissing, TrtlabError
+from trtlab.errors import ArtifactMissing, CheckpointMismatch
 
 __all__ = [
     "COURSE_CHECKPOINT",
@@ -47,10 +47,6 @@ COURSE_CHECKPOINT = "resnet18_shapes.pt"
 #: 97.2–99.4 % test top-1 over 15 seeds (900 steps: 92.8–98.3 %, 800 steps: 90.7–97.6 %).
 COURSE_RECIPE: dict[str, Any] = {"arch": "resnet18/imagenet", "steps": 1000, "batch_size": 128, "lr": 4e-3,
                                  "weight_decay": 0.05, "seed": 0, "augment": True}
-
-
-class CheckpointMismatch(TrtlabError, ValueError):
-    """A checkpoint belongs to another architecture, or its weights do not match its metadata."""
 
 
 def default_device() -> str:
