@@ -34,6 +34,7 @@ from trtlab import _compat
 from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, UnsupportedFeature
 
 __all__ = [
+    "CollectingLogger",
     "EngineBuild",
     "EngineMetadata",
     "LoadedEngine",
@@ -260,8 +261,8 @@ def _current_gpu() -> tuple[str, tuple[int, int]] | None:
 # ---------------------------------------------------------------- parsing and building
 
 
-class _Logger:
-    """A TensorRT logger that keeps errors and warnings so a BuildError can quote them."""
+class CollectingLogger:
+    """A TensorRT logger that keeps errors and warnings so a BuildError (or Lab 02's acceptance check) can quote them."""
 
     def __new__(cls, trt: ModuleType, verbose: bool = False) -> Any:
         class Collecting(trt.ILogger):  # type: ignore[misc, name-defined]
@@ -353,7 +354,7 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
         import tensorrt as trt
     else:
         trt = flavour.module  # tensorrt or tensorrt_rtx: the same API for everything used here
-    logger = _Logger(trt, verbose)
+    logger = CollectingLogger(trt, verbose)
     builder = trt.Builder(logger)
     network = builder.create_network(_compat.network_flags(trt))  # strongly typed: precision comes from the ONNX
     parser = trt.OnnxParser(network, logger)  # keep builder, network and parser alive together (the parser refers to both)

@@ -449,27 +449,13 @@ class AcceptanceReport:
     __repr__ = __str__
 
 
-def _collecting_logger(trt):
-    class Collect(trt.ILogger):
-        def __init__(self) -> None:
-            trt.ILogger.__init__(self)
-            self.messages: list[tuple[Any, str]] = []
-
-        def log(self, severity, msg):  # noqa: D401 - TensorRT callback
-            self.messages.append((severity, msg))
-
-        def errors(self) -> list[str]:
-            bad = (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR)
-            return [m for s, m in self.messages if s in bad]
-
-    return Collect()
-
-
 def _check_one(trt, label: str, data: bytes, batch: tuple[int, int, int], build: bool,
                add_profile: bool) -> Acceptance:
-    logger = _collecting_logger(trt)
+    from trtlab.engine import CollectingLogger, profile_shapes
+
+    logger = CollectingLogger(trt)
     builder = trt.Builder(logger)
-    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    network = builder.create_network(_compat.network_flags(trt))  # strongly typed
     parser = trt.OnnxParser(network, logger)
     t0 = time.perf_counter()
     ok = parser.parse(data)
@@ -500,7 +486,7 @@ def _check_one(trt, label: str, data: bytes, batch: tuple[int, int, int], build:
                     f"input '{tensor.name}' has dynamic dimensions besides the batch: {shape}; export with a fixed "
                     "image size (only the batch dynamic)")
                 return result
-            lo, opt, hi = ((b, *shape[1:]) for b in batch)
+            lo, opt, hi = profile_shapes(shape, batch)
             profile.set_shape(tensor.name, lo, opt, hi)
             result.profile[tensor.name] = (lo, opt, hi)
         if dynamic:
@@ -509,7 +495,7 @@ def _check_one(trt, label: str, data: bytes, batch: tuple[int, int, int], build:
     plan = builder.build_serialized_network(network, config)
     result.build_s = time.perf_counter() - t0
     if plan is None:
-        result.build_errors = logger.errors() or ["build_serialized_network returned None (no error logged)"]
+        result.build_errors = logger.errors or ["build_serialized_network returned None (no error logged)"]
         return result
     result.built, result.plan_bytes = True, plan.nbytes
     if label.startswith("TensorRT-RTX"):
