@@ -7,7 +7,7 @@ import pytest
 
 from trtlab import runtime
 from trtlab._toy import toy_classifier_onnx
-from trtlab._trtsim import SimDevice, SimEngine
+from trtlab.standin.cpu import SimDevice, SimEngine
 from trtlab.errors import InputMismatch, UnsupportedFeature
 
 

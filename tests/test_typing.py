@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = Path(__file__).parent / "typing" / "mypy-tensorrt.ini"
 CHECKED = ["trtlab/_compat.py", "trtlab/engine.py", "trtlab/runtime.py", "trtlab/precision.py", "trtlab/bench.py",
-           "trtlab/_trtsim.py", "trtlab/check/lab03.py"]
+           "trtlab/standin/cpu.py", "trtlab/standin/gpu.py", "trtlab/check/lab03.py"]
 
 
 STUBS_HELP = ("tensorrt-stubs are not installed where this test looks: pip install --no-deps --target build/tensorrt-stubs "

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 #: The stage modules, in pipeline order; each is imported on first attribute access.
 STAGES = ("env", "doctor", "data", "models", "train", "export", "precision", "engine", "runtime", "bench",
-          "kernels", "plugins", "serve", "check", "course", "paths", "errors")
+          "kernels", "plugins", "serve", "triton_tensorrt", "check", "course", "paths", "errors", "standin")
 
 __all__ = ["STAGES", "__version__", "hint", "seed", *STAGES]
 

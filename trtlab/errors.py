@@ -8,6 +8,7 @@ what to do next, so a learner can act on it without reading trtlab's source.
      ├── ExportError                         torch → ONNX export or ONNX validation failed
      ├── BuildError                          the TensorRT-family parser or builder rejected the network
      ├── EngineMismatch                      a plan built by another TensorRT / for another GPU, or tampered with
+     ├── ExecutionFailed (RuntimeError)      the runtime refused a tensor address, an execution or a graph capture
      ├── UnsupportedFeature                  needs a newer TensorRT, a GPU, or a package that is not installed
      └── CheckFailed (AssertionError)        an exercise check failed while checks are strict (CI)
 """
@@ -20,6 +21,7 @@ __all__ = [
     "CheckFailed",
     "CheckpointMismatch",
     "EngineMismatch",
+    "ExecutionFailed",
     "ExportError",
     "InputMismatch",
     "TrtlabError",
@@ -53,6 +55,10 @@ class BuildError(TrtlabError):
 
 class EngineMismatch(TrtlabError):
     """A serialized engine does not belong to this TensorRT version, this GPU, or its recorded hash."""
+
+
+class ExecutionFailed(TrtlabError, RuntimeError):
+    """The TensorRT-family runtime returned False: a tensor address it refused, or an execution it did not enqueue."""
 
 
 class UnsupportedFeature(TrtlabError):

@@ -11,13 +11,15 @@ opaque error. Backends implement only ``_infer``; the base class does the checki
 from __future__ import annotations
 
 import abc
+import contextlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from trtlab.errors import InputMismatch
+from trtlab.errors import ExecutionFailed, InputMismatch, TrtlabError
 
 __all__ = ["CupyDevice", "OnnxRuntimeRunner", "Runner", "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice",
            "TorchRunner", "default_device"]
@@ -191,8 +193,9 @@ class TorchRunner(Runner):
 
 # ---------------------------------------------------------------- TensorRT (and TensorRT-RTX)
 #
-# Device memory is owned by torch (default) or CuPy through a tiny "device" object with the same six methods;
-# trtlab._trtsim.SimDevice implements them on the CPU, which is how the runner's logic is tested without a GPU.
+# Device memory is owned by torch (default) or CuPy through a small "device" object (buffers, copies, events,
+# graph capture, all on one stream); trtlab.standin.SimDevice implements the same methods on the CPU, which is how
+# the runner's logic is tested without a GPU. The engine may be a stand-in (trtlab.standin): the caller passes it in.
 
 
 class TorchDevice:
@@ -259,12 +262,34 @@ class TorchDevice:
         end.synchronize()
         return float(start.elapsed_time(end))
 
-    def capture(self, fn: Any) -> Any:
-        """Record ``fn`` (which enqueues on this stream) into a CUDA graph; returns an object with ``replay()``."""
+    def capture(self, fn: Any) -> "_TorchGraph":
+        """Record ``fn`` (which enqueues on this stream) into a CUDA graph that replays on this stream.
+
+        ``thread_local`` capture and no device-wide synchronize (``torch.cuda.graph`` does one): another runner's
+        thread may be copying or capturing on its own stream meanwhile, and must neither break nor wait for this."""
         graph = self.torch.cuda.CUDAGraph()
-        with self.torch.cuda.graph(graph, stream=self._stream):
-            fn()
-        return graph
+        with self.torch.cuda.stream(self._stream):
+            graph.capture_begin(capture_error_mode="thread_local")
+            try:
+                fn()
+            except BaseException:
+                with contextlib.suppress(Exception):  # the capture is broken anyway; report fn's error
+                    graph.capture_end()
+                raise
+            graph.capture_end()
+        return _TorchGraph(graph, self._stream, self.torch)
+
+
+class _TorchGraph:
+    """A captured graph that replays on its device's stream. ``CUDAGraph.replay()`` alone launches on the *current*
+    stream, which races with the copies the runner enqueues on its own stream."""
+
+    def __init__(self, graph: Any, stream: Any, torch: Any) -> None:
+        self.graph, self.stream, self.torch = graph, stream, torch
+
+    def replay(self) -> None:
+        with self.torch.cuda.stream(self.stream):
+            self.graph.replay()
 
 
 class CupyDevice:
@@ -315,17 +340,23 @@ class CupyDevice:
         end.synchronize()
         return float(self.cp.cuda.get_elapsed_time(start, end))
 
-    def capture(self, fn: Any) -> Any:
+    def capture(self, fn: Any) -> "_CupyGraph":
+        """Record ``fn`` (which enqueues on this stream) into a CUDA graph that launches on this stream."""
         self._cstream.begin_capture()
         try:
             fn()
-        finally:
-            graph = self._cstream.end_capture()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._cstream.end_capture()
+            raise
+        graph = self._cstream.end_capture()
         graph.upload(self._cstream)
         return _CupyGraph(graph, self._cstream)
 
 
 class _CupyGraph:
+    """A CuPy graph that launches on its device's stream."""
+
     def __init__(self, graph: Any, stream: Any) -> None:
         self.graph, self.stream = graph, stream
 
@@ -362,36 +393,52 @@ class StageTimes:
         return self.h2d_ms + self.compute_ms + self.d2h_ms
 
 
+def _made_by_rtx(engine: Any) -> bool:
+    """Whether this engine object comes from TensorRT-RTX's bindings (its class lives in ``tensorrt_rtx*``).
+
+    Not ``hasattr(engine, "create_runtime_config")``: standard TensorRT has it too (``IRuntimeConfig`` is in the API
+    references of TensorRT 10.14 and 11.4), and a stand-in keeps standard TensorRT's contract whatever enums it
+    borrows."""
+    return type(engine).__module__.split(".")[0].startswith("tensorrt_rtx")
+
+
 class TensorRTRunner(Runner):
     """A TensorRT (or TensorRT-RTX) engine behind the Runner interface.
 
     I/O is discovered by tensor name; each call sets the input shapes (checked against the optimization profile),
-    points the context at device buffers (cached per shape), runs ``execute_async_v3`` on a non-default stream and
-    copies the outputs back. ``cuda_graph=True`` captures one CUDA graph per input shape after a first normal run
-    (as trtexec does) and replays it; TensorRT-RTX does the capture itself (``CudaGraphStrategy``).
+    points the context at device buffers (cached per shape), runs ``execute_async_v3`` on the device's non-default
+    stream and copies the outputs back. ``cuda_graph=True`` captures one CUDA graph per input shape after a first
+    normal run (as trtexec does; the capture is not part of that run's stage times) and replays it on the same
+    stream; TensorRT-RTX does the capture itself (``CudaGraphStrategy``).
 
         with tl.runtime.TensorRTRunner("resnet18.fp16.plan") as trt_runner:
             logits = trt_runner.infer({"images": x})["logits"]
+
+    ``plan`` is a plan path, a :class:`trtlab.engine.LoadedEngine`, or an engine object (a deserialized
+    ``ICudaEngine`` with ``trt=`` its module, or a stand-in from :mod:`trtlab.standin`, which carries ``.trt``).
     """
 
-    def __init__(self, plan: Any, *, device: Any = None, cuda_graph: bool = False, name: str | None = None) -> None:
+    def __init__(self, plan: Any, *, device: Any = None, cuda_graph: bool = False, name: str | None = None,
+                 trt: Any = None) -> None:
         from trtlab import engine as engine_mod
 
         self._loaded = None
-        trt: Any
         if isinstance(plan, (str, Path)):
-            self._loaded = engine_mod.deserialize(plan)
-            eng, trt = self._loaded.engine, self._loaded.module
-            precision = self._loaded.metadata.precision
-            label = "tensorrt-rtx" if self._loaded.metadata.backend == "tensorrt_rtx" else "tensorrt"
-            name = name or f"{label}-{precision}"
-        else:  # an ICudaEngine (or the CPU simulation of one)
+            plan = engine_mod.deserialize(plan)
+        if isinstance(plan, engine_mod.LoadedEngine):  # the module that loaded the plan says which runtime it is
+            self._loaded = plan
+            eng, trt = plan.engine, plan.module
+            self.is_rtx = plan.module.__name__ == "tensorrt_rtx"
+            label = "tensorrt-rtx" if self.is_rtx else "tensorrt"
+            name = name or f"{label}-{plan.metadata.precision}"
+        else:  # an ICudaEngine, or a stand-in that keeps its contract
             eng = plan
-            trt = getattr(plan, "trt", None)
+            trt = trt or getattr(plan, "trt", None)
             if trt is None:
-                from trtlab._trtsim import trt_enums
-
-                trt = trt_enums()
+                raise TrtlabError(f"TensorRTRunner got a {type(plan).__name__} without its TensorRT module | pass "
+                                  "trt=tensorrt (or tensorrt_rtx), a plan path, or tl.engine.deserialize(path)")
+            self.is_rtx = _made_by_rtx(eng)
+            name = name or getattr(plan, "label", None)
         self.engine, self.trt = eng, trt
         self.name = name or "tensorrt"
         self.device_mem = device if device is not None else default_device()
@@ -420,7 +467,7 @@ class TensorRTRunner(Runner):
 
     def _create_context(self) -> Any:
         eng, trt = self.engine, self.trt
-        if hasattr(eng, "create_runtime_config"):  # TensorRT-RTX: JIT-compiles here; let it capture graphs itself
+        if self.is_rtx:  # TensorRT-RTX: JIT-compiles here; let it capture graphs itself
             config = eng.create_runtime_config()
             if self.cuda_graph and hasattr(trt, "CudaGraphStrategy"):
                 config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
@@ -449,6 +496,13 @@ class TensorRTRunner(Runner):
             self._buffers[key] = self.device_mem.empty(shape, dtype)
         return self._buffers[key]
 
+    def _set_address(self, tname: str, buf: Any) -> None:
+        if not self.context.set_tensor_address(tname, self.device_mem.ptr(buf)):
+            raise ExecutionFailed(f"{self.name}: the execution context refused the address of tensor '{tname}' "
+                                  f"(set_tensor_address returned False) | expected one of the engine's tensors "
+                                  f"{sorted([*self._inputs, *self._outputs])} and a device pointer | see the "
+                                  "TensorRT log above")
+
     def _bind(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
         """Set input shapes and tensor addresses for these shapes; returns the output buffers."""
         ctx = self.context
@@ -456,7 +510,7 @@ class TensorRTRunner(Runner):
             if not ctx.set_input_shape(tname, shape):
                 raise InputMismatch(f"{self.name}: TensorRT refused shape {shape} for input '{tname}' | "
                                     f"the profile is {self.profiles.get(tname)}")
-            ctx.set_tensor_address(tname, self.device_mem.ptr(self._buffer(tname, shape, self._inputs[tname].dtype)))
+            self._set_address(tname, self._buffer(tname, shape, self._inputs[tname].dtype))
         outs = {}
         for tname, spec in self._outputs.items():
             shape = tuple(int(d) for d in ctx.get_tensor_shape(tname))
@@ -464,12 +518,26 @@ class TensorRTRunner(Runner):
                 raise InputMismatch(f"{self.name}: output '{tname}' still has an unknown shape {shape}; an input "
                                     "shape is missing")
             outs[tname] = self._buffer(tname, shape, spec.dtype)
-            ctx.set_tensor_address(tname, self.device_mem.ptr(outs[tname]))
+            self._set_address(tname, outs[tname])
         return outs
 
-    def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
-        import time
+    def _execute(self) -> None:
+        if not self.context.execute_async_v3(self.device_mem.stream):
+            raise ExecutionFailed(f"{self.name}: execute_async_v3 returned False (nothing was enqueued) | see the "
+                                  "TensorRT log above")
 
+    def _capture(self) -> Any:
+        """A CUDA graph of one execution with the addresses bound now; TensorRT's return value is checked too."""
+        results: list[bool] = []
+        graph = self.device_mem.capture(
+            lambda: results.append(bool(self.context.execute_async_v3(self.device_mem.stream))))
+        if results != [True]:
+            raise ExecutionFailed(f"{self.name}: execute_async_v3 returned {results} while a CUDA graph was being "
+                                  "captured (the eager run before it worked) | see the TensorRT log above, or run "
+                                  "with cuda_graph=False")
+        return graph
+
+    def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         dev = self.device_mem
         shapes = {n: tuple(int(d) for d in np.shape(a)) for n, a in feeds.items()}
         key = tuple(sorted(shapes.items()))
@@ -484,14 +552,12 @@ class TensorRTRunner(Runner):
         else:
             outs = {t: self._buffers[(t, tuple(int(d) for d in self.context.get_tensor_shape(t)))]
                     for t in self._outputs}
+        graph = self._graphs.get(key) if self.cuda_graph else None
         t0 = time.perf_counter()
-        if self.cuda_graph and key in self._graphs:
-            self._graphs[key].replay()
+        if graph is not None:
+            graph.replay()  # on the device's stream, after the copies above
         else:
-            if not self.context.execute_async_v3(dev.stream):
-                raise RuntimeError(f"{self.name}: execute_async_v3 returned False | see the TensorRT log above")
-            if self.cuda_graph:  # first run done outside the capture (one-time init), capture for next time
-                self._graphs[key] = dev.capture(lambda: self.context.execute_async_v3(dev.stream))
+            self._execute()
         enqueue_ms = (time.perf_counter() - t0) * 1e3
         e2 = dev.event() if timing else None
         result = {t: dev.download(buf) for t, buf in outs.items()}
@@ -500,6 +566,8 @@ class TensorRTRunner(Runner):
             self.last_times = StageTimes(dev.elapsed_ms(e0, e1), enqueue_ms, dev.elapsed_ms(e1, e2),
                                          dev.elapsed_ms(e2, e3))
         dev.synchronize()
+        if self.cuda_graph and graph is None:  # first run of this shape was the one-time init; capture for next time
+            self._graphs[key] = self._capture()
         return result
 
     def gpu_timer(self, feeds: Mapping[str, Any]) -> Any:

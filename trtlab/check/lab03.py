@@ -1,9 +1,9 @@
 """Lab 03 exercises: build an engine with the raw TensorRT API, write the inference loop, choose a calibration set.
 
 The build exercise runs the learner's code against the real TensorRT-family builder (TensorRT-RTX builds without a
-GPU), on a toy ONNX model so a check takes well under a second. The inference-loop exercise runs on a real engine
-where one can run, and otherwise on :mod:`trtlab._trtsim`, which imitates TensorRT's execution context (and its
-silent failure modes) on the CPU.
+GPU), on a toy ONNX model so a check takes well under a second. The inference-loop exercise runs on a stand-in
+that keeps TensorRT's execution contract (and its silent failure modes): with real device memory and streams where
+torch sees a GPU (:mod:`trtlab.standin.gpu`), else on the CPU (:mod:`trtlab.standin.cpu`); the result says which.
 """
 
 from __future__ import annotations
@@ -134,11 +134,79 @@ def build_plan(fn: Callable[[Any, bytes, dict], Any]) -> str:
 # ---------------------------------------------------------------- 2. the inference loop
 
 
-def _sim() -> tuple[Any, Any, Any]:
-    from trtlab._trtsim import SimDevice, SimEngine
+_SIM_WEIGHT_SEED = 0  # SimEngine's default seed: both stand-ins compute the same model
 
-    engine = SimEngine(batch=(1, 4, 16))
-    return engine, engine.create_execution_context(), SimDevice(engine.memory)
+
+class _WatchedDevice:
+    """A real device (``TorchDevice``) that refuses a -1 dimension and notes when a buffer is freed, so the checker
+    can say what the CPU stand-in says: a buffer freed before ``execute_async_v3`` ran."""
+
+    def __init__(self, device: Any, calls: list) -> None:
+        self._device, self._calls = device, calls
+
+    def _watch(self, buf: Any) -> Any:
+        import weakref
+
+        weakref.finalize(buf, self._calls.append, ("free", self._device.ptr(buf)))
+        return buf
+
+    def empty(self, shape: Any, dtype: Any) -> Any:
+        shape = tuple(int(d) for d in shape)
+        if any(d < 0 for d in shape):
+            raise ValueError(f"cannot allocate a buffer of shape {shape}: -1 marks a dynamic dimension. Ask the "
+                             "execution context for the concrete shape (context.get_tensor_shape) after "
+                             "set_input_shape, not the engine")
+        return self._watch(self._device.empty(shape, dtype))
+
+    def upload(self, array: Any) -> Any:
+        return self._watch(self._device.upload(array))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._device, name)
+
+
+def _gpu_standin() -> tuple[Any, Any, Any]:
+    """The checker's engine on the GPU: SimEngine's model (average pool → linear) in PyTorch, real addresses."""
+    import torch
+
+    from trtlab.runtime import TorchDevice
+    from trtlab.standin.gpu import GpuEngine
+
+    weight = np.random.default_rng(_SIM_WEIGHT_SEED).standard_normal((3, 4)).astype(np.float32)
+    linear = torch.nn.Linear(3, 4, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(torch.from_numpy(weight.T.copy()))
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), linear)
+    engine = GpuEngine(model, inputs={"images": ((-1, 3, 8, 8), np.float32)}, outputs={"logits": ((-1, 4), np.float32)},
+                       profiles={"images": TOY_SHAPES["images"]}, name="the checker's model")
+    context = engine.create_execution_context()
+    return engine, context, _WatchedDevice(TorchDevice(), context.calls)
+
+
+def _standin() -> tuple[Any, Any, Any, str]:
+    """(engine, context, device, where): the GPU stand-in where torch sees a GPU, else the CPU one."""
+    from trtlab.env import capabilities
+
+    if capabilities().torch_cuda:
+        return (*_gpu_standin(), "the GPU stand-in (real device memory and streams; PyTorch computes, TensorRT "
+                                 "is not used)")
+    from trtlab.standin.cpu import SimDevice, SimEngine
+
+    engine = SimEngine(batch=(1, 4, 16), seed=_SIM_WEIGHT_SEED)
+    return engine, engine.create_execution_context(), SimDevice(engine.memory), "the CPU stand-in (no GPU here)"
+
+
+def _freed_before_execute(calls: list) -> str | None:
+    """A buffer whose address was handed to the context, then freed before execute_async_v3 ran."""
+    bound: dict[str, int] = {}
+    for name, arg in calls:
+        if name == "set_tensor_address":
+            bound[arg[0]] = arg[1]
+        elif name == "free" and arg in bound.values():
+            return next(tensor for tensor, ptr in bound.items() if ptr == arg)
+        elif name == "execute_async_v3":
+            return None
+    return None
 
 
 @exercise("lab03.run_engine", title="The inference loop: shapes, addresses, execute_async_v3", hints=(
@@ -153,10 +221,10 @@ def _sim() -> tuple[Any, Any, Any]:
     "return {name: device.download(buf) for name, buf in out_buffers.items()}",
 ))
 def run_engine(fn: Callable[..., Any], *, engine: Any = None, context: Any = None, device: Any = None) -> str:
+    where = "the TensorRT engine"
     if engine is None:
-        engine, context, device = _sim()
+        engine, context, device, where = _standin()
     trt = getattr(engine, "trt", None) or _builder_module()
-    where = "the simulated engine" if type(engine).__name__ == "SimEngine" else "the TensorRT engine"
     rng = np.random.default_rng(3)
     for batch in (5, 2):
         x = rng.random((batch, 3, 8, 8), dtype=np.float32)
@@ -164,6 +232,11 @@ def run_engine(fn: Callable[..., Any], *, engine: Any = None, context: Any = Non
         errors_before = len(getattr(context, "errors", []))
         out = fn(trt, engine, context, {"images": x}, device)
         calls = getattr(context, "calls", [])[calls_before:]
+        freed = _freed_before_execute(calls)
+        if freed:
+            raise Mismatch(f"batch {batch}: the buffer of {freed!r} was freed before the engine used it: the context "
+                           "holds only its address. Keep a reference to every device buffer, e.g. in a dict, until "
+                           "after synchronize")
         new_errors = getattr(context, "errors", [])[errors_before:]
         errors = "; ".join(new_errors[-2:])
         failed = [e for e in new_errors if e.startswith("execute_async_v3:") or e.startswith("set_")]

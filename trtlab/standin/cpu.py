@@ -1,4 +1,4 @@
-"""A CPU stand-in for a TensorRT engine and execution context, and host "device" memory (Lab 03, CPU mode).
+"""The CPU stand-in for a TensorRT engine and execution context, and host "device" memory (Lab 03 without a GPU).
 
 No machine in CI can execute a TensorRT engine, yet the inference loop (shapes, addresses, ``execute_async_v3``,
 copies) is the part learners get wrong. This module imitates exactly the API surface that loop uses, with TensorRT's
@@ -8,29 +8,25 @@ returns False, and memory is read by address as raw bytes, so a float64 buffer h
 garbage (as on a GPU) rather than a helpful exception.
 
 It runs a small NumPy model (global average pool → linear) so outputs can be compared with a reference. It is a
-teaching and testing device, never a performance stand-in.
+teaching and testing device, never a performance stand-in; :mod:`trtlab.standin.gpu` is the one with real memory
+and streams.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from types import ModuleType
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from trtlab import _compat
+from trtlab.standin import trt_enums
 
-__all__ = ["SimDevice", "SimEngine", "SimMemory", "trt_enums"]
+__all__ = ["SimContext", "SimDevice", "SimEngine", "SimMemory", "trt_enums"]
 
-
-def trt_enums() -> ModuleType:
-    """The TensorRT-family module whose enums the simulation uses (real ones, so learner code is unchanged)."""
-    for module in (_compat.tensorrt(), _compat.tensorrt_rtx()):
-        if module is not None:
-            return module
-    raise ImportError("the TensorRT simulation borrows enums from tensorrt or tensorrt_rtx; install tensorrt-rtx-cu13")
+ANNOUNCEMENT = ("CPU stand-in: there is no GPU here, so NumPy computes a tiny model (average pool → linear) behind "
+                "TensorRT's execution-context API. It checks the inference loop; it is not TensorRT and its timings "
+                "mean nothing.")
 
 
 class SimMemory:
@@ -132,12 +128,16 @@ class SimDevice:
         return (end - start) * 1e3
 
     def capture(self, fn: Callable[[], Any]) -> "SimGraph":
-        """A "CUDA graph": replays the recorded call (with the addresses bound at capture time)."""
+        """A "CUDA graph": ``fn`` is called once now (as the host calls it while a real capture records), then
+        replayed on each ``replay()``."""
         self.captures = getattr(self, "captures", 0) + 1
+        fn()
         return SimGraph(fn)
 
 
 class SimGraph:
+    """What :meth:`SimDevice.capture` returns: ``replay()`` calls the recorded function again."""
+
     def __init__(self, fn: Callable[[], Any]) -> None:
         self.fn, self.replays = fn, 0
 
@@ -172,6 +172,8 @@ class SimEngine:
             _Tensor("logits", trt.TensorIOMode.OUTPUT, trt.DataType.FLOAT, (-1, classes), None),
         ]
         self.classes = classes
+        self.label = "standin-cpu"
+        self.announcement = ANNOUNCEMENT
         self.num_optimization_profiles = 1
         self.device_memory_size_v2 = 1 << 20
 

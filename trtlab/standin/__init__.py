@@ -1,0 +1,62 @@
+"""Stand-ins for a TensorRT engine, for machines that cannot execute one. They are never TensorRT.
+
+Lab 03's inference loop (shapes, device addresses, ``execute_async_v3`` on a stream, CUDA graphs) is where learners
+go wrong, and most machines the course runs on cannot execute a TensorRT engine: no GPU (CI, laptops), or a GPU
+that the installed TensorRT-RTX refuses (Hopper). A stand-in keeps TensorRT's execution *contract* (the same
+engine/context calls, TensorRT's own enums, ``False`` instead of an exception where TensorRT returns ``False``) while
+something else computes the outputs:
+
+- :class:`SimEngine` (``trtlab.standin.cpu``): host memory behind fake device pointers and a tiny NumPy model; for
+  checkers and unit tests without a GPU.
+- :class:`GpuEngine` / :func:`gpu_engine` (``trtlab.standin.gpu``): real device addresses and real CUDA streams, with
+  PyTorch computing the real model on the stream given to ``execute_async_v3``; CUDA-graph capture works as with
+  TensorRT. Timings are PyTorch's.
+
+Every stand-in carries an ``announcement`` that notebooks print, so a stand-in is never mistaken for TensorRT.
+Production code never imports this package: notebooks, checkers and tests pass a stand-in in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from trtlab import _compat
+
+__all__ = ["GpuContext", "GpuEngine", "SimContext", "SimDevice", "SimEngine", "SimMemory", "gpu_engine",
+           "io_from_metadata", "trt_enums"]
+
+_HOMES = {"SimContext": "cpu", "SimDevice": "cpu", "SimEngine": "cpu", "SimMemory": "cpu",
+          "GpuContext": "gpu", "GpuEngine": "gpu", "gpu_engine": "gpu", "io_from_metadata": "gpu"}
+
+
+def trt_enums() -> ModuleType:
+    """The TensorRT-family module whose enums stand-ins use (the real ones, so learner code runs unchanged).
+
+    On a machine with no TensorRT-family package at all (a GPU laptop before TensorRT is installed), a copy of the
+    two enums the execution contract needs, with TensorRT's names and values; its ``__name__`` says it is a copy.
+    """
+    for module in (_compat.tensorrt(), _compat.tensorrt_rtx()):
+        if module is not None:
+            return module
+    return _copied_enums()
+
+
+def _copied_enums() -> ModuleType:
+    import enum
+
+    copy = ModuleType("trtlab.standin.copied_enums", "TensorRT's TensorIOMode and DataType, copied (no TensorRT here)")
+    copy.TensorIOMode = enum.Enum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})  # type: ignore[attr-defined]
+    copy.DataType = enum.Enum("DataType", {  # type: ignore[attr-defined]
+        "FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3, "BOOL": 4, "UINT8": 5, "FP8": 6, "BF16": 7, "INT64": 8, "INT4": 9})
+    return copy
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``cpu`` / ``gpu`` on first use, so ``import trtlab.standin`` stays cheap (no torch)."""
+    if name in ("cpu", "gpu"):
+        return importlib.import_module(f"trtlab.standin.{name}")
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"trtlab.standin.{_HOMES[name]}"), name)
+    raise AttributeError(f"module 'trtlab.standin' has no attribute {name!r}")
