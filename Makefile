@@ -1,5 +1,5 @@
 # trtlab, in two commands:
-#   make lab    set up .venv (pinned versions) and open JupyterLab on labs/
+#   make lab    set up .venv (pinned versions), copy the labs to my-labs/ (your copy) and open JupyterLab there
 #   make test   set up .venv with the test extras and run the whole test suite (unit tests + every solution notebook)
 # Other targets: make labs (regenerate labs/ from solutions/), make doctor, make test-gpu (on a GPU machine).
 SHELL := /bin/bash
@@ -14,6 +14,12 @@ CONSTRAINTS := requirements/constraints.txt
 # copies perf_analyzer out of the tritonclient 2.51 wheel (the only wheel whose binary runs on glibc 2.36).
 NODEPS := $(shell grep -E '^(nvidia-pytriton)==' $(CONSTRAINTS))
 JUPYTER_PORT ?= 8888
+# make lab serves the learner's copy LAB_DIR, never labs/ (generated, compared by the tests); LAB_ARGS go to
+# JupyterLab as they are, e.g. make lab LAB_ARGS="--no-browser --ip=0.0.0.0".
+LAB_DIR ?= my-labs
+LAB_ARGS ?=
+# JupyterLab refuses to start as root (containers, cloud VMs) without --allow-root: passed only when uid is 0.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test test-gpu labs doctor system-deps clean
 
@@ -38,7 +44,9 @@ setup: $(VENV)/.course
 
 lab: setup
 	$(BIN)/python -m trtlab doctor || true
-	$(BIN)/jupyter lab --ServerApp.root_dir=labs --port=$(JUPYTER_PORT)
+	$(BIN)/python -m trtlab.course build-labs --out "$(LAB_DIR)" --keep-edited
+	@$(if $(ALLOW_ROOT),echo "make lab: running as root (uid 0): passing --allow-root to JupyterLab",true)
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" --port=$(JUPYTER_PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 system-deps:
 	bash tools/system-deps.sh

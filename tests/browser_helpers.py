@@ -81,16 +81,19 @@ class JupyterLab:
     """``jupyter lab`` from this environment, isolated in ``root`` (a temp dir); a context manager.
 
     ``root / "notebooks"`` is the server's root dir: copy the notebooks to open there. ``url(path)`` gives the
-    address of a notebook with the token.
+    address of a notebook with the token. ``command(port, token, notebooks)``, if given, is the command line that
+    starts the server instead (e.g. ``make lab`` with options); it must honour the port, token and root dir.
     """
 
-    def __init__(self, root: Path, *, env: dict[str, str] | None = None, start_timeout: float = 90) -> None:
+    def __init__(self, root: Path, *, env: dict[str, str] | None = None, start_timeout: float = 90,
+                 command: Callable[[int, str, Path], list[str]] | None = None) -> None:
         self.root = Path(root)
         self.notebooks = self.root / "notebooks"
         self.port = 0
         self.token = secrets.token_hex(16)
         self.extra_env = env or {}
         self.start_timeout = start_timeout
+        self.command = command
         self.proc: subprocess.Popen | None = None
         self.log_path = self.root / "jupyterlab.log"
         self._seen: dict[int, float] = {}  # pid -> create_time of every descendant seen, for teardown
@@ -135,6 +138,8 @@ class JupyterLab:
                 f"--ServerApp.root_dir={self.notebooks}", "--expose-app-in-browser", "--allow-root",
                 "--LabApp.news_url=", "--ServerApp.open_browser=False",
             ]
+            if self.command is not None:
+                cmd = self.command(self.port, self.token, self.notebooks)
             log = open(self.log_path, "ab")
             self.proc = subprocess.Popen(cmd, cwd=self.notebooks, env=env, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, start_new_session=True)

@@ -1,4 +1,4 @@
-"""Labs are generated from solutions: one source, no drift.
+"""Labs are generated from solutions: one source, no drift, no leaked answer.
 
 A solution notebook marks each exercise region nbgrader-style::
 
@@ -8,12 +8,18 @@ A solution notebook marks each exercise region nbgrader-style::
         ### END SOLUTION
 
 ``build-labs`` replaces every region by a stub (``# YOUR CODE HERE`` + ``raise NotImplementedError``; in Markdown
-cells ``YOUR ANSWER HERE``) and clears outputs. It records the hash of each lab it writes in
-``labs/.generated.json``; a lab whose hash no longer matches was edited by someone and is never overwritten
-without ``--force``.
+cells ``YOUR ANSWER HERE``) and clears outputs. A marker is a line holding exactly ``### BEGIN SOLUTION`` or
+``### END SOLUTION`` (indentation and trailing blanks allowed); any other line that looks like one is an error, and
+every generated lab is scanned for the solution's lines before anything is written, so a typo can never ship an answer.
+
+What counts as a lab's content is its cells' ids, types, sources, outputs and execution counts. Notebook and cell
+metadata and the nbformat minor version are not content: JupyterLab rewrites them when it opens and saves a notebook
+(kernelspec, language_info), so neither the sync check nor the edited-lab guard looks at them. ``build-labs`` records
+the content hash of each lab it writes in ``.generated.json``; a lab whose content no longer matches was changed by
+someone (a learner's code or outputs) and is never overwritten without ``--force``.
 
     python -m trtlab.course build-labs --instructor   # regenerate labs/ in the repository (course authors)
-    python -m trtlab.course build-labs --out ~/my-labs  # a fresh copy elsewhere (learners, workshops)
+    python -m trtlab.course build-labs --out my-labs --keep-edited  # a learner's copy (what `make lab` serves)
     python -m trtlab.course build-labs --check          # exit 1 if labs/ is out of date
 """
 
@@ -24,41 +30,114 @@ import hashlib
 import json
 import re
 import sys
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
+from trtlab.errors import TrtlabError
 from trtlab.paths import course_root
 
-__all__ = ["STUB", "build_labs", "clean_solutions", "lab_from_solution", "labs_out_of_date", "normalise"]
+__all__ = [
+    "LabEdited", "LabPlan", "STUB", "SolutionLeak", "SolutionMarkerError", "build_labs", "clean_solutions",
+    "content_sha", "lab_from_solution", "labs_out_of_date", "normalise", "plan_labs", "write_labs",
+]
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")
 END = re.compile(r"^[ \t]*### END SOLUTION[ \t]*$")
+# Anything a person may have meant as a marker: other case, other number of #, no/extra blanks, _ or -, trailing text.
+MARKER_LIKE = re.compile(r"(BEGIN|END)[\W_]*SOLUTION", re.IGNORECASE)
+CODE_STUB = "# YOUR CODE HERE"
 STUB = 'raise NotImplementedError("exercise not done yet: write your code here")'
+ANSWER_STUB = "YOUR ANSWER HERE"
 MANIFEST = ".generated.json"
 NBFORMAT_MINOR = 5
+MARKER_RULE = ("a marker is a line holding exactly `### BEGIN SOLUTION` or `### END SOLUTION` (indentation and "
+               "trailing blanks allowed), BEGIN and END in pairs, never nested")
 
 
-def _strip_regions(source: str, *, markdown: bool) -> str:
+class SolutionMarkerError(TrtlabError, ValueError):
+    """A solution notebook has a line that looks like a solution marker but is not one, or unpaired markers."""
+
+
+class SolutionLeak(TrtlabError):
+    """A generated lab still holds a line of a solution region; nothing was written."""
+
+
+class LabEdited(TrtlabError, FileExistsError):
+    """A lab in the target folder was changed since it was generated (someone's work); it is not overwritten."""
+
+
+def _marker_error(where: str, number: int, line: str, problem: str) -> SolutionMarkerError:
+    return SolutionMarkerError(
+        f"{where} line {number}: {problem}: {line.strip()!r} | {MARKER_RULE}. Fix the line in the solution "
+        "notebook and run build-labs again; no lab was written.")
+
+
+def _regions(source: str, where: str) -> list[tuple[int, str, bool]]:
+    """``(line number, line, inside a solution region)`` for every line that is not a marker; raises on any line
+    that looks like a marker but is not exactly one, and on unpaired or nested markers."""
+    lines: list[tuple[int, str, bool]] = []
+    inside_since = 0
+    for number, line in enumerate(source.split("\n"), 1):
+        if BEGIN.match(line):
+            if inside_since:
+                raise _marker_error(where, number, line, f"BEGIN SOLUTION inside the region opened on line "
+                                                         f"{inside_since}")
+            inside_since = number
+        elif END.match(line):
+            if not inside_since:
+                raise _marker_error(where, number, line, "END SOLUTION without BEGIN SOLUTION")
+            inside_since = 0
+        elif MARKER_LIKE.search(line):
+            raise _marker_error(where, number, line, "this looks like a solution marker but is not exactly one")
+        else:
+            lines.append((number, line, bool(inside_since)))
+    if inside_since:
+        raise _marker_error(where, inside_since, "### BEGIN SOLUTION", "BEGIN SOLUTION without END SOLUTION")
+    return lines
+
+
+def _strip_regions(source: str, *, markdown: bool, where: str) -> str:
+    _regions(source, where)  # validates every marker-like line first
     out: list[str] = []
     inside = False
-    for number, line in enumerate(source.split("\n"), 1):
+    for line in source.split("\n"):
         begin = BEGIN.match(line)
         if begin:
-            if inside:
-                raise ValueError(f"line {number}: BEGIN SOLUTION inside another solution region")
             inside = True
             indent = begin["indent"]
-            out += [f"{indent}YOUR ANSWER HERE"] if markdown else [f"{indent}# YOUR CODE HERE", f"{indent}{STUB}"]
+            out += [f"{indent}{ANSWER_STUB}"] if markdown else [f"{indent}{CODE_STUB}", f"{indent}{STUB}"]
         elif END.match(line):
-            if not inside:
-                raise ValueError(f"line {number}: END SOLUTION without BEGIN SOLUTION")
             inside = False
         elif not inside:
             out.append(line)
-    if inside:
-        raise ValueError("BEGIN SOLUTION without END SOLUTION")
     return "\n".join(out)
+
+
+def _check_no_solution_text(solution_source: str, lab_source: str, where: str) -> None:
+    """Raise SolutionLeak if the lab cell holds a solution region's line more often than the lines outside the
+    regions and the stubs account for. Counted per stripped line, so a solution line that equals a stub line or
+    a line outside the region (``)``, ``return x``) neither hides a leak nor raises a false one."""
+    stray = [line for line in lab_source.split("\n") if MARKER_LIKE.search(line)]
+    if stray:
+        raise SolutionLeak(f"{where}: a solution marker survived into the lab: {stray[0].strip()!r} | a bug in "
+                           "trtlab.course; nothing was written.")
+    lines = _regions(solution_source, where)
+    secret = [(n, line.strip()) for n, line, inside in lines if inside and line.strip()]
+    if not secret:
+        return
+    regions = sum(1 for line in solution_source.split("\n") if BEGIN.match(line))
+    allowed = Counter(line.strip() for _, line, inside in lines if not inside)
+    allowed.update({CODE_STUB: regions, STUB: regions, ANSWER_STUB: regions})
+    found = Counter(line.strip() for line in lab_source.split("\n"))
+    for number, text in secret:
+        if found[text] > allowed[text]:
+            raise SolutionLeak(
+                f"{where} line {number}: the generated lab still holds this solution line: {text!r} | the lab "
+                "generator failed to remove a solution region; nothing was written. Report this as a bug in "
+                "trtlab.course, with the solution notebook.")
 
 
 def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -77,14 +156,14 @@ def normalise(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return nb
 
 
-def lab_from_solution(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The learner's version of a solution notebook."""
+def lab_from_solution(solution: nbformat.NotebookNode, *, name: str = "notebook") -> nbformat.NotebookNode:
+    """The learner's version of a solution notebook; ``name`` is used in error messages."""
     lab = normalise(nbformat.from_dict(json.loads(json.dumps(solution))))
     for index, cell in enumerate(lab.cells):
-        try:
-            cell.source = _strip_regions(cell.source, markdown=cell.cell_type == "markdown")
-        except ValueError as bad:
-            raise ValueError(f"cell {index} ({cell.get('id')}): {bad}") from None
+        where = f"{name} cell {index} (id {cell.get('id')})"
+        original = cell.source
+        cell.source = _strip_regions(original, markdown=cell.cell_type == "markdown", where=where)
+        _check_no_solution_text(original, cell.source, where)
     return lab
 
 
@@ -96,39 +175,84 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def content_sha(text: str) -> str:
+    """Hash of what a learner changes in a notebook — cell ids, types, sources, outputs, execution counts — and not
+    of the metadata JupyterLab rewrites on open and save. Text that is not a notebook hashes as itself."""
+    try:
+        nb = nbformat.reads(text, as_version=4)
+        cells = [{"id": c.get("id"), "type": c.cell_type, "source": c.source, "attachments": c.get("attachments"),
+                  "outputs": c.get("outputs"), "execution_count": c.get("execution_count")} for c in nb.cells]
+    except Exception:  # noqa: BLE001 - any unreadable file is simply "not the generated lab"
+        return _sha(text)
+    return _sha(json.dumps(cells, sort_keys=True))
+
+
 def rendered_labs(solutions_dir: Path) -> dict[str, str]:
-    """File name → lab notebook text, for every solution notebook."""
+    """File name → lab notebook text, for every solution notebook (each scanned for solution text)."""
     return {
-        path.name: _dumps(lab_from_solution(nbformat.read(path, as_version=4)))
+        path.name: _dumps(lab_from_solution(nbformat.read(path, as_version=4), name=str(path)))
         for path in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb"))
     }
 
 
-def build_labs(out_dir: Path, *, solutions_dir: Path | None = None, force: bool = False) -> list[str]:
-    """Write labs into ``out_dir``; return the names written. Refuses to overwrite a lab someone edited."""
-    solutions_dir = solutions_dir or course_root() / "solutions"
-    labs = rendered_labs(solutions_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+@dataclass
+class LabPlan:
+    """What ``write_labs`` will do: every lab rendered and checked, nothing written yet."""
+
+    out_dir: Path
+    labs: dict[str, str]
+    kept: list[str] = field(default_factory=list)  # changed labs left alone (keep_edited)
+    newer: list[str] = field(default_factory=list)  # of those, the ones whose course version changed since
+    recorded: dict[str, str] = field(default_factory=dict)
+
+
+def plan_labs(out_dir: Path, *, solutions_dir: Path | None = None, force: bool = False,
+              keep_edited: bool = False) -> LabPlan:
+    """Render every lab and decide what to write. Raises (before anything is written) on a bad marker, a leak,
+    or — unless ``force`` or ``keep_edited`` — a lab someone changed."""
+    labs = rendered_labs(solutions_dir or course_root() / "solutions")
     manifest_path = out_dir / MANIFEST
     recorded = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    edited = [
-        name for name in labs
-        if (out_dir / name).exists()
-        and _sha((out_dir / name).read_text()) != recorded.get(name)
-        and (out_dir / name).read_text() != labs[name]
-    ]
-    if edited and not force:
-        raise FileExistsError(
-            f"not overwriting {', '.join(edited)} in {out_dir}: edited since it was generated (your work?). "
-            "Write elsewhere with --out DIR, or pass --force to replace it.")
-    written = []
+    edited = []
     for name, text in labs.items():
         target = out_dir / name
+        if target.exists():
+            current = target.read_text()
+            # manifests written before content hashes hold the hash of the file's text: accept either
+            untouched = recorded.get(name) in (content_sha(current), _sha(current))
+            if not untouched and content_sha(current) != content_sha(text):
+                edited.append(name)
+    plan = LabPlan(out_dir, labs, recorded=recorded)
+    if edited and not force:
+        if not keep_edited:
+            raise LabEdited(
+                f"not overwriting {', '.join(edited)} in {out_dir}: edited since it was generated (your work?). "
+                "Write elsewhere with --out DIR, or pass --force to replace it.")
+        plan.kept = edited
+        plan.newer = [name for name in edited if recorded.get(name) not in (content_sha(labs[name]), _sha(labs[name]))]
+        for name in edited:
+            del plan.labs[name]
+    return plan
+
+
+def write_labs(plan: LabPlan) -> list[str]:
+    """Write a plan's labs and the manifest; return the names written."""
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in plan.labs.items():
+        target = plan.out_dir / name
         if not target.exists() or target.read_text() != text:
             target.write_text(text)
             written.append(name)
-    manifest_path.write_text(json.dumps({name: _sha(text) for name, text in labs.items()}, indent=1) + "\n")
+    manifest = {**plan.recorded, **{name: content_sha(text) for name, text in plan.labs.items()}}
+    (plan.out_dir / MANIFEST).write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
     return written
+
+
+def build_labs(out_dir: Path, *, solutions_dir: Path | None = None, force: bool = False,
+               keep_edited: bool = False) -> list[str]:
+    """Write labs into ``out_dir``; return the names written. Refuses to overwrite a lab someone changed."""
+    return write_labs(plan_labs(out_dir, solutions_dir=solutions_dir, force=force, keep_edited=keep_edited))
 
 
 def clean_solutions(solutions_dir: Path) -> list[str]:
@@ -143,10 +267,11 @@ def clean_solutions(solutions_dir: Path) -> list[str]:
 
 
 def labs_out_of_date(labs_dir: Path, solutions_dir: Path) -> list[str]:
-    """Names of labs missing from ``labs_dir`` or different from what the solutions generate."""
+    """Names of labs missing from ``labs_dir`` or whose content differs from what the solutions generate
+    (metadata JupyterLab rewrites does not count)."""
     return [
         name for name, text in rendered_labs(solutions_dir).items()
-        if not (labs_dir / name).exists() or (labs_dir / name).read_text() != text
+        if not (labs_dir / name).exists() or content_sha((labs_dir / name).read_text()) != content_sha(text)
     ]
 
 
@@ -159,28 +284,35 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--instructor", action="store_true", help="write labs/ in the repository")
     where.add_argument("--out", type=Path, help="write the labs into this folder")
     where.add_argument("--check", action="store_true", help="only report whether labs/ is up to date")
-    build.add_argument("--force", action="store_true", help="overwrite labs that were edited")
+    build.add_argument("--force", action="store_true", help="overwrite labs that were changed")
+    build.add_argument("--keep-edited", action="store_true",
+                       help="write the labs nobody changed and leave changed ones as they are (make lab)")
     args = parser.parse_args(argv)
 
     root = course_root()
-    if args.check:
-        stale = labs_out_of_date(root / "labs", root / "solutions")
-        print("labs/ is up to date" if not stale else f"out of date: {', '.join(stale)} "
-              "(run: python -m trtlab.course build-labs --instructor)")
-        return 1 if stale else 0
-    if not args.instructor and args.out is None:
-        parser.error("say where: --instructor (labs/ in the repository) or --out DIR")
-    out = root / "labs" if args.instructor else args.out
-    if args.instructor:
+    try:
+        if args.check:
+            stale = labs_out_of_date(root / "labs", root / "solutions")
+            print("labs/ is up to date" if not stale else f"out of date: {', '.join(stale)} "
+                  "(run: python -m trtlab.course build-labs --instructor)")
+            return 1 if stale else 0
+        if not args.instructor and args.out is None:
+            parser.error("say where: --instructor (labs/ in the repository) or --out DIR")
+        out = root / "labs" if args.instructor else args.out
+        plan = plan_labs(out, solutions_dir=root / "solutions", force=args.force, keep_edited=args.keep_edited)
+    except (SolutionMarkerError, SolutionLeak, LabEdited) as refused:
+        print(f"refused: {refused}", file=sys.stderr)
+        return 2
+    if args.instructor:  # only once every lab rendered and nothing was refused
         cleaned = clean_solutions(root / "solutions")
         if cleaned:
             print(f"cleared outputs of {', '.join(cleaned)} in solutions/")
-    try:
-        written = build_labs(out, solutions_dir=root / "solutions", force=args.force)
-    except FileExistsError as refused:
-        print(f"refused: {refused}", file=sys.stderr)
-        return 2
+    written = write_labs(plan)
     print(f"{len(written)} lab(s) written to {out}: {', '.join(written) or 'all already up to date'}")
+    if plan.kept:
+        print(f"kept your changed lab(s) {', '.join(plan.kept)} in {out} as they are"
+              + (f"; the course's version of {', '.join(plan.newer)} changed since: get it with "
+                 "python -m trtlab.course build-labs --out ANOTHER_DIR" if plan.newer else ""))
     return 0
 
 
