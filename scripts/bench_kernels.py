@@ -2,6 +2,7 @@
 the GPU, torchvision.transforms.v2 and the CPU (OpenCV); letterbox and softmax+top-k; host-to-device upload.
 
     python scripts/bench_kernels.py --out results/    # writes bench_kernels.json and prints a table
+    python scripts/bench_kernels.py --pipeline --out results/   # issue 15: plans, graphs, CV-CUDA, frame pipeline
 
 Every kernel time is the median of CUDA-event timings (trtlab.bench.benchmark with a CUDA-event timer), measured
 after warm-up; the copy bandwidth is measured in the same run, counting bytes read plus bytes written.
@@ -40,7 +41,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("."))
     parser.add_argument("--seconds", type=float, default=0.4, help="minimum timed duration per benchmark")
     parser.add_argument("--roofline-only", action="store_true", help="only the copy bandwidth and roofline cases")
+    parser.add_argument("--pipeline", action="store_true", help="only the plans/CUDA graph/CV-CUDA/frame pipeline "
+                        "comparison (about 2 minutes), summary table last")
     args = parser.parse_args()
+    if args.pipeline:
+        pipeline_bench(args)
+        return
     import cupy as cp
     import cv2
     import torch
@@ -239,6 +245,116 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench_kernels.json").write_text(json.dumps({"info": info, "rows": rows, "summary": summary},
                                                             indent=1))
+
+
+def pipeline_bench(args: argparse.Namespace) -> None:
+    """Issue 15 on one GPU, one run: (1) 32×1080p → 224 fp16 per call, course plans in a CUDA graph vs the one-call
+    API vs CV-CUDA (fused op and 5-op chain), with GPU-only times and the kernel's bandwidth; (2) the frame pipeline
+    (stand-in engine where TensorRT is absent) at batch 1/8/32: CPU pre-processing vs step by step vs one graph."""
+    import cupy as cp
+
+    import trtlab as tl
+    from trtlab.kernels import cvcuda_ops, pipeline, plan
+
+    summary: list[tuple[str, str]] = []
+    stream = cp.cuda.Stream(non_blocking=True)
+    base = cp.asarray(frames(8))
+    x = cp.ascontiguousarray(cp.concatenate([base ^ cp.uint8(k) for k in range(4)]))
+    pre = kernels.PreprocessPlan(32, (1080, 1920), (224, 224), mean=MEAN, std=STD, dtype=np.float16, src=x,
+                                 stream=stream)
+    logits = cp.asarray(np.random.default_rng(0).normal(0, 3, (32, 1000)).astype(np.float32))
+    post = kernels.SoftmaxTopkPlan(32, 1000, 5, logits=logits, stream=stream, to_host=False)
+    out = cp.empty((32, 3, 224, 224), cp.float16)
+    print(pre)
+    cases = {"course pre+post, CUDA graph (plans)": lambda: (pre(), post()),
+             "course pre (plan)": pre,
+             "course kernels.preprocess (one-call API, out=)": lambda: kernels.preprocess(
+                 x, (224, 224), mean=MEAN, std=STD, dtype=np.float16, out=out, stream=stream),
+             "course softmax+top5 32x1000 (plan)": post}
+    version = cvcuda_ops.version()
+    print(f"CV-CUDA: {version or 'not installed (pip install ' + cvcuda_ops.PACKAGE + ')'}")
+    if version:
+        for fused in (True, False):
+            op = cvcuda_ops.CvcudaPreprocess(x, (224, 224), mean=MEAN, std=STD, stream=stream, fused=fused)
+            cases[op.name] = op
+    times = {}
+    for name, fn in cases.items():
+        try:
+            times[name] = plan.graph_times(fn, stream)
+        except Exception as err:  # noqa: BLE001 - report and go on: one failing baseline must not hide the rest
+            print(f"{name}: FAILED {type(err).__name__}: {err}")
+            continue
+        print(f"{name:<72} {times[name]}")
+    moved = pre.bytes_moved()
+    need = moved["input_needed"] + moved["output"]
+    copy_bw = kernels.copy_bandwidth(1 << 29)
+    t_pre = times["course pre (plan)"]
+    print(f"kernel moves {need / 1e6:.1f} MB per call (input sectors holding a tap {moved['input_needed'] / 1e6:.1f}"
+          f" MB of {moved['input_all'] / 1e6:.0f} MB, output {moved['output'] / 1e6:.1f} MB); copy {copy_bw / 1e9:.0f} GB/s")
+    ours = times["course pre+post, CUDA graph (plans)"].gpu
+    summary += [("course pre+post per call, graph replay (32×1080p→224 fp16)", f"{ours * 1e3:.1f} µs"),
+                ("course pre kernel-only (graph replay) / per call (queue full)",
+                 f"{t_pre.gpu * 1e3:.1f} µs / {t_pre.per_call * 1e3:.1f} µs"),
+                ("course pre bandwidth (bytes it must move, GPU-only)",
+                 f"{need / (t_pre.gpu / 1e3) / 1e9:.0f} GB/s = {need / (t_pre.gpu / 1e3) / copy_bw:.0%} of copy"),
+                ("kernels.preprocess one-call API, per call",
+                 f"{times['course kernels.preprocess (one-call API, out=)'].per_call * 1e3:.1f} µs")]
+    for name, t in times.items():
+        if name.startswith("CV-CUDA"):
+            summary.append((f"{name}, per call (queue full)", f"{t.per_call * 1e3:.1f} µs"
+                            + (f"; graph {t.gpu * 1e3:.1f} µs" if t.gpu else f"; graph n/a ({t.graph_error[:60]})")))
+    fused_name = next((n for n in times if "fused" in n), None)
+    if fused_name:
+        ratio = times[fused_name].per_call / ours
+        summary.append(("TARGET course graph pre+post <= CV-CUDA fused per call",
+                        f"{'MET' if ratio >= 1 else 'NOT met'}: CV-CUDA / course = {ratio:.2f}×"))
+        for fused in (True, False):  # accuracy against the stated reference, same frames
+            op = cvcuda_ops.CvcudaPreprocess(x[:2], (224, 224), mean=MEAN, std=STD, stream=stream, fused=fused)
+            op()
+            ref = kernels.preprocess_ref(x[:2].get(), (224, 224), mean=MEAN, std=STD)
+            err = np.abs(op.normalised() - ref).max() * 255 * min(STD)
+            summary.append((f"{op.name} max |error| vs reference", f"{err:.3f} grey levels"))
+    pre()
+    stream.synchronize()
+    err = np.abs(pre.dst[:2].get().astype(np.float64)
+                 - kernels.preprocess_ref(x[:2].get(), (224, 224), mean=MEAN, std=STD)).max() * 255 * min(STD)
+    summary.append(("course kernel max |error| vs reference (fp16)", f"{err:.3f} grey levels"))
+
+    # 2. the frame pipeline, with the engine stand-in (TensorRT is not installed on the lead's GPU machine)
+    try:
+        from trtlab.standin import GpuEngine
+
+        if (tl.paths.artifacts() / tl.train.COURSE_CHECKPOINT).exists():
+            model, meta = tl.train.ensure_course_model(progress=False)
+            classes, mean, std = len(meta["classes"]), meta["mean"], meta["std"]
+        else:  # no time to train it inside this 5-minute run: the GPU tests' small seeded CNN, said so
+            sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "gpu"))
+            from test_pipeline_gpu import small_model
+
+            model, classes, mean, std = small_model(), 10, MEAN, STD
+            print("no course checkpoint here: the frame pipeline runs a small seeded CNN at 224×224 instead")
+        engine = GpuEngine(model, inputs={"images": ((-1, 3, 224, 224), np.float32)},
+                           outputs={"logits": ((-1, classes), np.float32)},
+                           profiles={"images": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))})
+        print(engine.announcement)
+        print_summary(summary, "so far")
+        rows = pipeline.latency_table(engine, classes=classes, mean=mean, std=std, seconds=0.5)
+        for r in rows:
+            print(r)
+            summary.append((f"batch {r.batch:>2} {r.name}", f"p50 {r.median:.2f} ms, p99 {r.p99:.2f} ms, "
+                            f"{r.items_per_s:,.0f} frames/s"))
+    except Exception as err:  # noqa: BLE001
+        print(f"frame pipeline FAILED: {type(err).__name__}: {err}")
+        summary.append(("frame pipeline", f"FAILED: {type(err).__name__}: {err}"[:160]))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench_pipeline.json").write_text(json.dumps(summary, indent=1))
+    print_summary(summary)
+
+
+def print_summary(summary: list[tuple[str, str]], when: str = "measured in this run") -> None:
+    print(f"\n| issue 15 ({when}) | value |\n|---|---|")
+    for key, value in summary:
+        print(f"| {key} | {value} |")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 #   imageio tifffile matplotlib contourpy cycler fonttools kiwisolver pyparsing python-dateutil six
 # (scikit-image for the sample photos, matplotlib for the notebook, the Jupyter stack for nbval), about 47 MB;
 # keep the folder out of git (.git/info/exclude) and name it in the device tool's `carry`.
+#   bash scripts/gpu_lab04.sh pipeline   (issue 15 only, < 5 min: the plan/graph/pipeline/CV-CUDA GPU tests, then
+#   scripts/bench_kernels.py --pipeline, whose summary table is printed last; CV-CUDA via PYTHONPATH, e.g. /tmp/site)
 set -uo pipefail
 OUT=${OUT:-results}; mkdir -p "$OUT"
 if [ -n "${WHEELS:-}" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
@@ -15,6 +17,13 @@ fi
 export PYTHONPATH=$PWD:${PYTHONPATH:-} PYTHONUNBUFFERED=1 TRTLAB_STRICT_CHECKS=1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
 python3 -c "import trtlab; print(trtlab.env.capabilities().summary())" | tee -a "$OUT/gpu.txt"
+if [ "${1:-}" = "pipeline" ]; then
+  python3 -c "from trtlab.kernels import cvcuda_ops; print('CV-CUDA', cvcuda_ops.version())" | tee -a "$OUT/gpu.txt"
+  timeout 120 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra -s tests/gpu/test_pipeline_gpu.py \
+    2>&1 | tee "$OUT/pipeline_tests.log" | grep -E "graph|per call|µs|grey levels|tolerance|stand-in|PASS|FAIL|Error|passed|failed|skipped" | tail -60
+  timeout 170 python3 scripts/bench_kernels.py --pipeline --out "$OUT" 2>&1 | tee "$OUT/bench_pipeline.log" | tail -45
+  exit 0
+fi
 timeout 300 python3 -m pytest -p no:cacheprovider -o addopts="" -m gpu -ra -s tests/gpu/test_kernels_gpu.py \
   2>&1 | tee "$OUT/gpu_tests.log" | grep -E "max abs error|roofline|copy|fused|PASS|FAIL|Error|passed|failed" | tail -80
 # the checkers' GPU path (the learner's CUDA C inside the real kernel, the learner's launch configuration)

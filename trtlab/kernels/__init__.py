@@ -10,7 +10,10 @@ Three layers, so every machine can do something real:
 - **GPU wrappers** (:func:`preprocess`, :func:`letterbox`, :func:`softmax_topk`): launch the kernels through CuPy
   on a given CUDA stream (CuPy's, torch's or TensorRT's) and return CuPy arrays that hand over to torch or an
   engine without a host copy (DLPack, raw device pointers: :func:`to_torch`, :func:`device_pointer`,
-  :func:`from_device_pointer`).
+  :func:`from_device_pointer`). Convenient, and they decide everything on every call.
+- **Plans** (:class:`PreprocessPlan`, :class:`SoftmaxTopkPlan`, :class:`FramePipeline`): the same launches
+  decided once (``launch.py``), so each call allocates nothing and waits for nothing and a whole frame-to-result
+  step can be captured into one CUDA graph; :mod:`trtlab.kernels.cvcuda_ops` is the library baseline (CV-CUDA).
 
 The pixel-centre convention is stated once, in ``bilinear_taps.cuh``: OpenCV ``INTER_LINEAR`` /
 torch ``align_corners=False, antialias=False`` (centres aligned, edges clamped).
@@ -28,6 +31,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from trtlab.errors import BuildError, InputMismatch, UnsupportedFeature
+from trtlab.kernels.launch import (BLOCK, EXACT_BLOCK, EXACT_PIXELS, MAX_CLASSES, PIXELS_PER_THREAD, POST_BLOCK, TILE,
+                                   TILE_BLOCK, Launch, bilinear_taps_ref, channel_swap, exact_scale, folded_norm,
+                                   launch_config, preprocess_bytes, preprocess_launch, softmax_topk_launch)
 
 __all__ = [
     "KERNEL_DIR",
@@ -63,25 +69,28 @@ __all__ = [
     "to_torch",
     "warp_affine_ref",
     "write_sample_photos",
+    # launch decisions (launch.py), plans and the GPU pipeline (plan.py, pipeline.py: imported on first use)
+    "Launch", "channel_swap", "folded_norm", "preprocess_bytes", "preprocess_launch", "softmax_topk_launch",
+    "PreprocessPlan", "SoftmaxTopkPlan", "FramePipeline", "GraphTimes", "graph_times", "cvcuda_ops",
 ]
+
+#: Names served by submodules that need CuPy or torch, imported on first use (``kernels.PreprocessPlan``).
+_LAZY = {"PreprocessPlan": "plan", "SoftmaxTopkPlan": "plan", "GraphTimes": "plan", "graph_times": "plan",
+         "FramePipeline": "pipeline", "cvcuda_ops": None, "plan": None, "pipeline": None}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f"trtlab.kernels.{_LAZY[name] or name}")
+        return module if _LAZY[name] is None else getattr(module, name)
+    raise AttributeError(f"module 'trtlab.kernels' has no attribute {name!r}")
 
 KERNEL_DIR = Path(__file__).resolve().parent
 #: The kernel sources of the package; ``bilinear_taps.cuh`` is pasted into ``preprocess.cu`` where it is included.
 SOURCES = ("preprocess.cu", "postprocess.cu")
 TAPS_INCLUDE = '#include "bilinear_taps.cuh"'
-#: Block shape of the pre-processing kernels (x along the output row: coalesced stores) and pixels per thread.
-BLOCK = (32, 8)
-PIXELS_PER_THREAD = 2  # fastest of 1/2/4/8 on an H200 (40 registers); tests check every variant
-#: The tiled kernel (scales <= 2): output tile (width, height) per block, and its block of threads.
-TILE = (64, 16)
-TILE_BLOCK = (64, 4, 1)
-#: The exact-scale kernels (same size, exact 2× downscale): threads per block, and pixels per thread along a row
-#: (same size: 16 input = output pixels; 2× down: 8 output pixels from 16 input pixels of two rows).
-EXACT_BLOCK = 256
-EXACT_PIXELS = {"same": 16, "half": 8}
-POST_BLOCK = 256
-#: softmax_topk keeps a row in shared memory: 48 KiB minus the kernel's 256 bytes of reduction scratch.
-MAX_CLASSES = (48 * 1024 - 256) // 4
 
 
 class KernelCompileError(BuildError):
@@ -207,19 +216,6 @@ def compile_all(*, arch: str = "compute_90") -> dict[str, CompileResult]:
 # ---------------------------------------------------------------- NumPy references (the ground truth)
 
 
-def bilinear_taps_ref(dst: Any, scale: float, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Which two input indices output index ``dst`` blends, and the weight of the second (bilinear_taps.cuh).
-
-    Centres aligned (OpenCV INTER_LINEAR, torch align_corners=False): src = (dst + 0.5) * scale - 0.5, clamped at
-    0 on the left; the right neighbour is clamped to size - 1.
-    """
-    d = np.asarray(dst, dtype=np.float64)
-    src = np.maximum((d + 0.5) * scale - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), size - 1)
-    i1 = np.minimum(i0 + 1, size - 1)
-    return i0, i1, src - i0
-
-
 def resize_bilinear_ref(image: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of one H×W×C image to ``out_hw`` in float64 (no rounding, no antialiasing)."""
     img = np.asarray(image, dtype=np.float64)
@@ -239,19 +235,11 @@ def _normalise_chw(resized: np.ndarray, mean: Sequence[float], std: Sequence[flo
     return np.ascontiguousarray(np.moveaxis(x, -1, 0))
 
 
-def _swap(input_order: str, output_order: str) -> bool:
-    orders = {input_order.upper(), output_order.upper()}
-    if not orders <= {"RGB", "BGR"}:
-        raise InputMismatch(f"channel order: got input_order={input_order!r}, output_order={output_order!r}; "
-                            "expected 'RGB' or 'BGR' (OpenCV's imread gives BGR, PIL and scikit-image give RGB)")
-    return input_order.upper() != output_order.upper()
-
-
 def preprocess_ref(images: np.ndarray | Sequence[np.ndarray], out_hw: tuple[int, int], *,
                    mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
                    input_order: str = "BGR", output_order: str = "RGB", dtype: Any = np.float64) -> np.ndarray:
     """What :func:`preprocess` computes, in NumPy: uint8 HWC images → N×3×H×W, (x/255 - mean)/std."""
-    swap = _swap(input_order, output_order)
+    swap = channel_swap(input_order, output_order)
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     out = np.stack([_normalise_chw(resize_bilinear_ref(_check_hwc3(im), out_hw), mean, std, swap) for im in batch])
     return out.astype(dtype)
@@ -303,7 +291,7 @@ def letterbox_ref(images: np.ndarray | Sequence[np.ndarray], out_hw: tuple[int, 
                   mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0),
                   input_order: str = "BGR", output_order: str = "RGB", dtype: Any = np.float64) -> np.ndarray:
     """What :func:`letterbox` computes, in NumPy: N×3×H×W."""
-    swap = _swap(input_order, output_order)
+    swap = channel_swap(input_order, output_order)
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     out = []
     for im in batch:
@@ -330,18 +318,6 @@ def _check_hwc3(image: Any) -> np.ndarray:
         raise InputMismatch(f"image: got shape {shape} dtype {dtype}, expected (H, W, 3) uint8 (HWC, as "
                             "cv2.imread or PIL give); convert grey images with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)")
     return image
-
-
-# ---------------------------------------------------------------- launch configuration
-
-
-def launch_config(batch: int, out_hw: tuple[int, int], *, block: tuple[int, int] = BLOCK,
-                  pixels_per_thread: int = PIXELS_PER_THREAD) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(grid, block) for the pre-processing kernels: x covers the output width (each thread
-    ``pixels_per_thread`` pixels), y the height, z the batch. Lab 04 has you derive this."""
-    oh, ow = out_hw
-    bx, by = block
-    return ((ow + bx * pixels_per_thread - 1) // (bx * pixels_per_thread), (oh + by - 1) // by, batch), (bx, by, 1)
 
 
 # ---------------------------------------------------------------- GPU: CuPy modules, streams, interop
@@ -472,19 +448,6 @@ def _images_on_device(images: Any, stream: Any) -> Any:
     return x
 
 
-def _norm_args(mean: Sequence[float], std: Sequence[float]) -> list[np.float32]:
-    return list(_folded_norm(tuple(float(v) for v in mean), tuple(float(v) for v in std)))
-
-
-@functools.cache
-def _folded_norm(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.float32, ...]:
-    m, s = np.asarray(mean, np.float64), np.asarray(std, np.float64)
-    if m.shape != (3,) or s.shape != (3,) or np.any(s == 0):
-        raise InputMismatch(f"mean/std: got {m.tolist()} / {s.tolist()}, expected 3 values each (0..1 "
-                            "units, output channel order) and std != 0")
-    return tuple(np.float32(v) for v in (*(1 / (255 * s)), *(-m / s)))
-
-
 def _output(out: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     import cupy
 
@@ -497,34 +460,6 @@ def _output(out: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     if tuple(out.shape) != shape or out.dtype != dtype or not out.flags.c_contiguous:
         raise InputMismatch(f"out: got shape {tuple(out.shape)} {out.dtype}, expected a C-contiguous {shape} {dtype}")
     return out
-
-
-def exact_scale(src_hw: tuple[int, int], dst_hw: tuple[int, int], *, dtype: Any = np.float32,
-                src_ptr: int = 0, src_strides: Sequence[int] | None = None, dst_ptr: int = 0) -> tuple[str | None, str]:
-    """Whether :func:`preprocess` can use an exact-scale fast kernel: ``(kind, reason)``, kind "same" (the resize is
-    the identity), "half" (an exact 2× downscale on both axes: the mean of each 2×2 block) or None, with the reason.
-
-    With the stated pixel-centre convention these two scales need no index math and no weights beyond 0 and ½, so
-    the fast kernels read 16 bytes per load and write 16 bytes per store. They need: the exact sizes
-    (src = dst, or src = 2·dst on both axes), whole groups of pixels per row (width % 16 == 0 for "same", output
-    width % 8 == 0 for "half"), and 16-byte aligned input rows and images (``src_ptr``, ``src_strides`` in bytes:
-    image, row, pixel) and output rows (``dst_ptr``; fp32 rows of a multiple of 4, fp16 of 8 values)."""
-    (h, w), (oh, ow) = (int(v) for v in src_hw), (int(v) for v in dst_hw)
-    if (h, w) == (oh, ow):
-        kind, group, width = "same", EXACT_PIXELS["same"], w
-    elif (h, w) == (2 * oh, 2 * ow):
-        kind, group, width = "half", EXACT_PIXELS["half"], ow
-    else:
-        return None, f"{h}×{w} → {oh}×{ow} is neither the same size nor an exact 2× downscale"
-    if width % group:
-        return None, f"{kind}: the {'' if kind == 'same' else 'output '}width {width} is not a multiple of {group}"
-    strides = tuple(int(v) for v in (src_strides if src_strides is not None else (h * w * 3, w * 3, 3)))
-    if src_ptr % 16 or strides[0] % 16 or strides[1] % 16:
-        return None, (f"{kind}: input not 16-byte aligned (address % 16 = {src_ptr % 16}, image stride "
-                      f"{strides[0]}, row stride {strides[1]} bytes); e.g. a crop that starts mid-row")
-    if dst_ptr % 16 or (ow * np.dtype(dtype).itemsize) % 16:
-        return None, f"{kind}: output rows not 16-byte aligned (address % 16 = {dst_ptr % 16}, width {ow})"
-    return kind, f"{kind}: exact {'1×' if kind == 'same' else '2× downscale'} fast kernel"
 
 
 def preprocess(images: Any, out_hw: tuple[int, int], *, mean: Sequence[float] = (0.0, 0.0, 0.0),
@@ -557,43 +492,14 @@ def preprocess(images: Any, out_hw: tuple[int, int], *, mean: Sequence[float] = 
     with cs:
         x = _images_on_device(images, cs)
         n, h, w, _ = x.shape
-        oh, ow = int(out_hw[0]), int(out_hw[1])
-        y = _output(out, (n, 3, oh, ow), dtype)
-        small = w / ow <= 2 and h / oh <= 2
-        if method not in ("auto", "exact", "direct", "tiled") or (method == "tiled" and not small):
-            raise InputMismatch(f"method: got {method!r} for a {h}×{w} → {oh}×{ow} resize; expected 'auto', "
-                                "'exact', 'direct' or 'tiled' (tiled only for scales <= 2)")
-        kind = "f16" if y.dtype == np.float16 else "f32"
-        swap = np.int32(_swap(input_order, output_order))
-        if method in ("auto", "exact"):
-            exact, reason = exact_scale((h, w), (oh, ow), dtype=y.dtype, src_ptr=int(x.data.ptr),
-                                        src_strides=x.strides, dst_ptr=int(y.data.ptr))
-            if method == "exact" and exact is not None and (bilinear_taps is not None or launch is not None):
-                exact, reason = None, "bilinear_taps/launch (a learner's code) run in the direct kernel only"
-            if method == "exact" and exact is None:
-                raise InputMismatch(f"method='exact' does not apply: {reason}; use method='auto' (it falls back "
-                                    "to the general kernel) or 'direct'")
-            if exact is not None and bilinear_taps is None and launch is None:
-                module = load_module("preprocess.cu", defines=defines)
-                groups = ow // EXACT_PIXELS[exact]  # thread groups per output row
-                grid = ((oh * groups + EXACT_BLOCK - 1) // EXACT_BLOCK, n, 1)
-                module.get_function(f"preprocess_{exact}_{kind}")(
-                    grid, (EXACT_BLOCK, 1, 1), (x, np.int64(x.strides[1]), np.int64(x.strides[0]), y, np.int32(oh),
-                                                np.int32(ow), swap, *_norm_args(mean, std)))
-                return y
-        tiled = method == "tiled"
+        y = _output(out, (n, 3, int(out_hw[0]), int(out_hw[1])), dtype)
+        how = preprocess_launch(n, (h, w), out_hw, src=x, dst=y, src_strides=x.strides, dtype=y.dtype, mean=mean,
+                                std=std, input_order=input_order, output_order=output_order, method=method,
+                                pixels_per_thread=pixels_per_thread, launch=launch,
+                                learner_code=bilinear_taps is not None)
         module = load_module("preprocess.cu", bilinear_taps=bilinear_taps, pixels_per_thread=pixels_per_thread,
                              defines=defines)
-        head = (x, np.int32(h), np.int32(w), np.int64(x.strides[1]), np.int64(x.strides[0]))
-        tail = (y, np.int32(oh), np.int32(ow), np.float32(w / ow), np.float32(h / oh), swap, *_norm_args(mean, std))
-        if tiled:
-            image_bytes = np.int64((h - 1) * x.strides[1] + 3 * w)
-            grid = ((ow + TILE[0] - 1) // TILE[0], (oh + TILE[1] - 1) // TILE[1], n)
-            module.get_function(f"preprocess_tiled_{kind}")(grid, TILE_BLOCK, (*head, image_bytes, *tail))
-        else:
-            grid, block = (launch or launch_config)(n, (oh, ow), block=BLOCK, pixels_per_thread=pixels_per_thread)
-            module.get_function(f"preprocess_{kind}")(tuple(int(g) for g in grid), tuple(int(b) for b in block),
-                                                      (*head, *tail))
+        module.get_function(how.kernel)(how.grid, how.block, how.args)
     return y
 
 
@@ -617,7 +523,7 @@ def letterbox(images: Any, out_hw: tuple[int, int], *, border: float = 114.0,
         grid = ((ow + BLOCK[0] - 1) // BLOCK[0], (oh + BLOCK[1] - 1) // BLOCK[1], n)
         args = (x, np.int32(h), np.int32(w), np.int64(x.strides[1]), np.int64(x.strides[0]), y, np.int32(oh),
                 np.int32(ow), *(np.float32(v) for v in inv.ravel()), np.float32(border),
-                np.int32(_swap(input_order, output_order)), *_norm_args(mean, std))
+                np.int32(channel_swap(input_order, output_order)), *folded_norm(mean, std))
         kernel(grid, (*BLOCK, 1), args)
     return y, forward
 
@@ -633,18 +539,12 @@ def softmax_topk(logits: Any, k: int = 5, *, return_probs: bool = False, stream:
             raise InputMismatch(f"logits: got shape {tuple(x.shape)} dtype {x.dtype}, expected a C-contiguous "
                                 "(N, classes) float32 or float16 array")
         n, c = x.shape
-        if not 1 <= k <= c:
-            raise InputMismatch(f"k: got {k}, expected 1 <= k <= classes ({c})")
-        if c > MAX_CLASSES:
-            raise InputMismatch(f"logits: {c} classes do not fit the kernel's 48 KiB of shared memory (at most "
-                                f"{MAX_CLASSES} classes); use torch.topk(torch.softmax(...)) for larger rows")
         top_p = cupy.empty((n, k), cupy.float32)
         top_i = cupy.empty((n, k), cupy.int32)
         probs = cupy.empty((n, c), cupy.float32) if return_probs else None
-        kernel = load_module("postprocess.cu").get_function(
-            "softmax_topk_f16" if x.dtype == np.float16 else "softmax_topk_f32")
-        kernel((n,), (POST_BLOCK,), (x, np.int32(c), np.int32(k), probs if probs is not None else np.uint64(0),
-                                     top_p, top_i), shared_mem=c * 4)
+        how = softmax_topk_launch(n, c, k, logits=x, top_p=top_p, top_i=top_i, dtype=x.dtype,
+                                  probs=probs if probs is not None else 0)
+        load_module(how.source).get_function(how.kernel)(how.grid, how.block, how.args, shared_mem=how.shared_mem)
     return (top_p, top_i, probs) if return_probs else (top_p, top_i)
 
 
@@ -702,7 +602,7 @@ def cpu_preprocess(images: np.ndarray | Sequence[np.ndarray], out_hw: tuple[int,
     reference)."""
     import cv2
 
-    swap = _swap(input_order, output_order)
+    swap = channel_swap(input_order, output_order)
     mean32, std32 = np.asarray(mean, np.float32), np.asarray(std, np.float32)
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     out = np.empty((len(batch), 3, *out_hw), dtype)
