@@ -77,7 +77,7 @@ def test_compare_sweep_and_plots(tmp_path):
 
 def test_stage_breakdown_on_simulated_engine():
     from trtlab import runtime
-    from trtlab._trtsim import SimDevice, SimEngine
+    from trtlab.standin.cpu import SimDevice, SimEngine
 
     eng = SimEngine()
     r = runtime.TensorRTRunner(eng, device=SimDevice(eng.memory))
@@ -85,3 +85,48 @@ def test_stage_breakdown_on_simulated_engine():
     assert set(stages) == {"h2d_ms", "enqueue_ms", "compute_ms", "d2h_ms", "latency_ms"}
     with pytest.raises(ValueError, match="does not record stage times"):
         bench.stage_breakdown(_Fake("x", 0), {"images": np.zeros((1, 1), np.float32)}, n=1)
+
+
+# ---------------------------------------------------------------- torch.compile peer (its timing runs in tests/gpu)
+
+
+def test_compare_outputs_accepts_fp16_rounding():
+    ref = np.random.default_rng(0).normal(size=(16, 10)).astype(np.float32)
+    rel, agreement = bench.compare_outputs(ref, ref.astype(np.float16).astype(np.float32))
+    assert 0 < rel < 1e-3 and agreement == 1.0
+
+
+@pytest.mark.parametrize("candidate, message", [
+    (lambda ref: ref + 0.1 * np.abs(ref).max(), "differ from eager PyTorch by 0.1 .*fp16 rounding"),
+    (lambda ref: ref[:, :5], r"output shape \(16, 5\), expected \(16, 10\)"),
+    (lambda ref: np.full_like(ref, np.nan), "differ from eager PyTorch by nan"),
+])
+def test_compare_outputs_rejects_another_function(candidate, message):
+    from trtlab.errors import BuildError
+
+    ref = np.random.default_rng(0).normal(size=(16, 10)).astype(np.float32)
+    with pytest.raises(BuildError, match=message):
+        bench.compare_outputs(ref, candidate(ref), name="compiled")
+
+
+def test_torch_peers_refuses_without_a_gpu(monkeypatch):
+    import torch
+
+    from trtlab.errors import UnsupportedFeature
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UnsupportedFeature, match="times PyTorch on a GPU"):
+        bench.torch_peers(torch.nn.Linear(4, 2), (4,), batches=(2,))
+
+
+def test_peer_table_reports_compile_time_and_ratios_to_eager_fp32():
+    def result(name, ms):
+        return bench.BenchResult(name, 8, np.full(10, ms), wall_s=ms * 10 / 1e3)
+
+    run = bench.PeerRun(8, [result("eager-fp32", 4.0), result("eager-fp16", 2.0), result("cudagraph-fp16", 1.6),
+                            result("compile-fp16-cl", 1.0)], compile_s=123.4, rel_error=1e-3, agreement=1.0)
+    peers = bench.PeerComparison([run], "a GPU", "2.x", "max-autotune")
+    text = str(peers)
+    assert "123.4 s to compile" in text and "mode='max-autotune'" in text
+    assert "| compile-fp16-cl | 8 | 1.000 |" in text and text.count("| 4.00× |") == 1, text
+    assert peers.ratio("compile-fp16-cl", batch=8) == pytest.approx(4.0)

@@ -46,3 +46,17 @@ def test_command_line_doctor_runs():
 def test_unknown_command_prints_usage():
     done = subprocess.run([sys.executable, "-m", "trtlab", "nonsense"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_tensorrt_row_flags_a_gpu_that_tensorrt_no_longer_supports():
+    from packaging.version import Version
+
+    from trtlab import doctor, env
+    from trtlab._compat import TensorRTFlavour
+
+    v100 = env.Gpu("Tesla V100", (7, 0), 16.0)
+    caps = env.Capabilities(gpus=(v100,), torch_cuda=True, cupy_runs_kernels=True, nvrtc_compiles=True,
+                            tensorrt=TensorRTFlavour("tensorrt", Version("11.4.0")), tensorrt_rtx=None,
+                            onnxruntime_providers=(), triton_server=None)
+    row = doctor._tensorrt_row(caps)
+    assert row.status == WARN and "CC 7.0" in row.detail and "10.5 removed it" in row.detail, row

@@ -226,6 +226,25 @@ def test_rtx_parser_finds_the_python_creator_in_a_child_process(trtx, tiny_onnx)
     assert child.aborted or child.parsed, child
 
 
+@pytest.mark.parametrize("module, returncode, expected, absent", [
+    ("tensorrt_rtx", -6, "found the plugin and created it, then aborted.*C\\+\\+ plugin library", "died"),
+    ("tensorrt", -6, "parsing with tensorrt died \\(signal 6\\).*not explained.*boom", "add_plugin"),
+    ("tensorrt", 1, "died \\(exit 1 without a parse report\\)", "tensorrt_rtx.plugin"),
+])
+def test_abort_explanation_names_the_flavour_that_aborted(module, returncode, expected, absent):
+    """TensorRT-RTX's known abort is explained only when TensorRT-RTX aborted (issue 11, item 9)."""
+    child = trt_plugin.SubprocessParse(returncode, [("GemPool", {"p": 3.0})], None, [], "boom\n", module)
+    assert child.aborted
+    assert re.search(expected, child.explanation()) and absent not in child.explanation(), child.explanation()
+
+
+def test_explanation_of_a_parse_that_finished():
+    ok = trt_plugin.SubprocessParse(0, [("GemPool", {})], True, [], "", "tensorrt")
+    rejected = trt_plugin.SubprocessParse(0, [("GemPool", {})], False, ["bad node"], "", "tensorrt")
+    assert "parsed the model with the Python plugin" in ok.explanation()
+    assert "rejected the model: bad node" in rejected.explanation()
+
+
 def test_tensorrt_plugin_status_is_stated(trtx):
     status = trt_plugin.tensorrt_rtx_plugin_status()
     print(status)

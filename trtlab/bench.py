@@ -17,8 +17,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["BenchResult", "benchmark", "compare", "cuda_event_timer", "plot_latency_vs_batch", "plot_throughput",
-           "ratio", "results_table", "stage_breakdown", "sweep"]
+__all__ = ["BenchResult", "PeerComparison", "PeerRun", "benchmark", "compare", "compare_outputs", "cuda_event_timer",
+           "plot_latency_vs_batch", "plot_throughput", "ratio", "results_table", "stage_breakdown", "sweep",
+           "torch_peers"]
 
 #: trtexec warns above this coefficient of variation of the timings.
 COV_WARNING = 0.025
@@ -258,3 +259,150 @@ def stage_breakdown(runner: Any, feeds: dict, *, n: int = 50) -> dict[str, float
         for key in stages:
             stages[key].append(getattr(t, key))
     return {key: float(np.median(v)) for key, v in stages.items()}
+
+
+# ---------------------------------------------------------------- the peer without TensorRT: torch.compile (Lab 03)
+
+#: Two correct fp16 runs of one model differ by rounding (other kernels, other summation order); a larger difference,
+#: relative to the largest reference output, means the compiled model computes something else.
+FP16_REL_TOL = 2e-2
+
+
+def compare_outputs(reference: Any, candidate: Any, *, rel_tol: float = FP16_REL_TOL,
+                    name: str = "candidate") -> tuple[float, float]:
+    """``(max |candidate − reference| / max |reference|, argmax agreement)`` of two (batch, classes) outputs; raises
+    :class:`~trtlab.errors.BuildError` when the relative error is above ``rel_tol`` or the shapes differ."""
+    from trtlab.errors import BuildError
+
+    ref, got = np.asarray(reference, dtype=np.float64), np.asarray(candidate, dtype=np.float64)
+    if ref.shape != got.shape:
+        raise BuildError(f"{name}: output shape {got.shape}, expected {ref.shape} (the reference's) | the compiled "
+                         "model must compute the same function; compare with the same input")
+    scale = float(np.max(np.abs(ref))) or 1.0
+    rel = float(np.max(np.abs(got - ref))) / scale
+    agreement = float(np.mean(got.reshape(len(got), -1).argmax(1) == ref.reshape(len(ref), -1).argmax(1)))
+    if not rel <= rel_tol:
+        raise BuildError(f"{name}: outputs differ from eager PyTorch by {rel:.3g} of the largest output, more than "
+                         f"fp16 rounding ({rel_tol:g}); argmax agreement {agreement:.1%} | do not trust its timings; "
+                         "report the torch version and the model")
+    return rel, agreement
+
+
+@dataclass
+class PeerRun:
+    """The GPU peers of a TensorRT engine at one batch size, timed in one harness: eager fp32 and fp16, CUDA-graph
+    replay fp16, and ``torch.compile`` fp16 channels-last (``compile_s``: its first call — tracing, code generation
+    and autotuning — which the timings exclude)."""
+
+    batch: int
+    results: list[BenchResult]
+    compile_s: float
+    rel_error: float
+    agreement: float
+
+
+@dataclass
+class PeerComparison:
+    """:func:`torch_peers`' measurements on one GPU."""
+
+    runs: list[PeerRun]
+    gpu: str
+    torch_version: str
+    compile_mode: str
+
+    @property
+    def results(self) -> list[BenchResult]:
+        return [r for run in self.runs for r in run.results]
+
+    def ratio(self, name: str, baseline: str = "eager-fp32", *, batch: int) -> float:
+        return ratio(self.results, name, baseline, batch=batch)
+
+    def table(self) -> str:
+        """One Markdown table per batch size (ratios against eager fp32 of the same run), compile time below."""
+        parts = []
+        for run in self.runs:
+            parts.append(results_table(run.results, baseline="eager-fp32"))
+            parts.append(f"\ntorch.compile (mode={self.compile_mode!r}), batch {run.batch}: {run.compile_s:.1f} s to "
+                         f"compile and autotune before the first result; outputs vs eager fp16: max relative "
+                         f"difference {run.rel_error:.2e}, argmax agreement {run.agreement:.1%}\n")
+        return "\n".join(parts)
+
+    def __str__(self) -> str:
+        return f"{self.gpu}, torch {self.torch_version}\n" + self.table()
+
+
+def _graph_replay(model: Any, x: Any) -> tuple[Callable[[], Any], Any]:
+    """Capture one forward pass into a CUDA graph (warm-up on the capture stream first: cuDNN picks its algorithms
+    there); returns the replay function and the graph's static output."""
+    import torch
+
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            model(x)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, stream=stream):
+        out = model(x)
+    return graph.replay, out
+
+
+def torch_peers(model: Any, input_shape: Sequence[int], batches: Sequence[int] = (256,), *,
+                compile_mode: str = "max-autotune", warmup_s: float = 0.3, min_duration_s: float = 1.0,
+                min_iters: int = 20, progress: bool = True) -> PeerComparison:
+    """What a GPU learner without TensorRT would use instead, timed like everything else in this module (host
+    latency and CUDA-event GPU time, median of a timed run after a warm-up): ``model`` (a copy; yours is not
+    changed) in eager fp32 and fp16, CUDA-graph replay of the fp16 model, and ``torch.compile(mode=compile_mode)``
+    of the fp16 model in channels-last. The compile time is reported separately, and the compiled outputs must
+    match eager fp16 within fp16 rounding (:func:`compare_outputs`) before anything is timed.
+    ``input_shape`` excludes the batch, e.g. ``(3, 224, 224)``."""
+    import copy
+
+    import torch
+    from tqdm.auto import tqdm
+
+    from trtlab.errors import UnsupportedFeature
+
+    if not torch.cuda.is_available():
+        raise UnsupportedFeature("torch_peers times PyTorch on a GPU, and this torch sees none | run it on a GPU "
+                                 "machine (PyTorch with CUDA)")
+    torch.backends.cudnn.benchmark = True
+    fp32 = copy.deepcopy(model).eval().float().cuda()
+    fp16 = copy.deepcopy(fp32).half()
+    fp16_cl = copy.deepcopy(fp16).to(memory_format=torch.channels_last)
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    runs = []
+    bar = tqdm(total=4 * len(batches), desc="eager, CUDA graph, torch.compile", disable=not progress)
+    for b in batches:
+        x32 = torch.rand((b, *input_shape), generator=generator, device="cuda")
+        x16 = x32.half()
+        x16_cl = x16.contiguous(memory_format=torch.channels_last)
+        results: list[BenchResult] = []
+
+        def timed(fn: Callable[[], Any], name: str, b: int = b, results: list = results) -> None:
+            results.append(benchmark(fn, name=name, batch=b, timer=cuda_event_timer(fn), warmup_s=warmup_s,
+                                     min_duration_s=min_duration_s, min_iters=min_iters))
+            bar.update()
+
+        with torch.no_grad():
+            timed(lambda: fp32(x32), "eager-fp32")
+            timed(lambda: fp16(x16), "eager-fp16")
+            reference = fp16(x16).float().cpu().numpy()
+            replay, static_out = _graph_replay(fp16, x16)
+            replay()
+            compare_outputs(reference, static_out.float().cpu().numpy(), name="CUDA-graph replay")
+            timed(replay, "cudagraph-fp16")
+            compiled = torch.compile(fp16_cl, mode=compile_mode, dynamic=False)
+            bar.set_postfix_str(f"compiling for batch {b} (minutes with max-autotune)")
+            torch.cuda.synchronize()
+            start = time.perf_counter()
+            first = compiled(x16_cl)
+            torch.cuda.synchronize()
+            compile_s = time.perf_counter() - start
+            rel, agreement = compare_outputs(reference, first.float().cpu().numpy(),
+                                             name=f"torch.compile(mode={compile_mode!r})")
+            timed(lambda: compiled(x16_cl), "compile-fp16-cl")
+        runs.append(PeerRun(b, results, compile_s, rel, agreement))
+    bar.close()
+    return PeerComparison(runs, torch.cuda.get_device_name(0), torch.__version__, compile_mode)

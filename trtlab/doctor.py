@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from trtlab import _compat
-from trtlab.env import Capabilities, capabilities
+from trtlab.env import RTX_SUPPORTED, Capabilities, capabilities, tensorrt_supports
 
 __all__ = ["Report", "Row", "main", "report"]
 
@@ -142,7 +142,8 @@ def _torchvision_row() -> Row:
 def _cupy_row(caps: Capabilities) -> Row:
     version = _compat.package_version("cupy-cuda13x") or _compat.package_version("cupy-cuda12x")
     if version is None:
-        return Row("CuPy", WARN, "not installed", "GPU mode of Lab 04/05: pip install -e '.[cu13]' (or '.[cu12]')")
+        return Row("CuPy", WARN, "not installed", "GPU mode of Lab 04/05: pip install -e '.[cu13]' (CUDA 13 driver, "
+                   "R580+; '.[cu12]' installs CuPy for a CUDA 12 driver, where Lab 05's plugin PTX cannot load)")
     if not caps.cupy_runs_kernels:
         return Row("CuPy", WARN, f"{version} imports but cannot run kernels (no usable GPU/driver)",
                    "fine for CPU mode: kernels are compiled with NVRTC instead")
@@ -171,6 +172,11 @@ def _tensorrt_row(caps: Capabilities) -> Row:
            else f"{trt.generation} API (Jetson / older servers): strongly typed networks recommended")
     if not caps.gpus:
         return Row("TensorRT", WARN, f"{trt.version} ({api}) but no GPU to run engines on", "use a GPU machine")
+    old = [g for g in caps.gpus if not tensorrt_supports(trt.version, g.compute_capability)]
+    if old:
+        return Row("TensorRT", WARN, f"{trt.version} does not support {old[0].name} (CC {old[0].cc}): TensorRT 10.5 "
+                   "and later need compute capability 7.5+ (10.0 deprecated Volta, 10.5 removed it)",
+                   "use TensorRT 10.4 or older on Volta, or a Turing-or-newer GPU")
     return Row("TensorRT", OK, f"{trt.version} — {api}")
 
 
@@ -183,8 +189,7 @@ def _rtx_row(caps: Capabilities) -> Row:
                    "make setup (tensorrt-rtx-cu13 builds engines on a CPU)")
     if caps.rtx_runs_here:
         return Row("TensorRT-RTX", OK, f"{rtx.version}: builds and runs engines on this GPU")
-    supported = " ".join(f"{a}.{b}" for a, b in _compat.RTX_COMPUTE_CAPABILITIES)
-    why = f"this GPU is not supported (supported: {supported})" if caps.gpus else "no GPU"
+    why = f"this GPU is not supported (supported: {RTX_SUPPORTED})" if caps.gpus else "no GPU"
     return Row("TensorRT-RTX", OK, f"{rtx.version}: builds engines ahead of time on the CPU; cannot run them ({why})")
 
 

@@ -19,10 +19,29 @@ from packaging.version import Version
 
 from trtlab import _compat
 
-__all__ = ["RTX_COMPUTE_CAPABILITIES", "Capabilities", "Gpu", "LabPath", "capabilities", "triton_server_binary"]
+__all__ = ["RTX_COMPUTE_CAPABILITIES", "RTX_SUPPORTED", "Capabilities", "EngineExecution", "Gpu", "LabPath",
+           "builder_flavour", "capabilities", "engine_execution", "runtime_flavour", "tensorrt_supports",
+           "triton_server_binary"]
 
 #: GPUs TensorRT-RTX executes engines on (it builds for them anywhere, even without a GPU).
 RTX_COMPUTE_CAPABILITIES = _compat.RTX_COMPUTE_CAPABILITIES
+
+#: The same in words, as its documentation states it (TensorRT-RTX 1.5 support matrix; the 1.7 runtime's own refusal
+#: lists "8.0 8.6 8.9 12.0 12.1", so A100's 8.0 runs although the matrix does not list it).
+RTX_SUPPORTED = "7.5, 8.6, 8.9, 12.0 and 12.1 (12.1 experimental; the runtime also accepts 8.0), no Hopper 9.0"
+
+#: Oldest compute capability each TensorRT release line supports: 10.0 deprecated Volta (7.0), 10.5 removed it
+#: (TensorRT 10.0.1 and 10.5.0 release notes); 11.x keeps 7.5 and newer. Pascal (6.x) is out since 10.0.
+_TENSORRT_MIN_CC = (("10.5", (7, 5)), ("10.0", (7, 0)))
+
+
+def tensorrt_supports(version: str | Version, compute_capability: tuple[int, int]) -> bool:
+    """Whether TensorRT ``version`` (10.0 or later) supports a GPU of ``compute_capability``."""
+    v = Version(str(version))
+    for first, minimum in _TENSORRT_MIN_CC:
+        if v >= Version(first):
+            return tuple(compute_capability) >= minimum
+    return tuple(compute_capability) >= (5, 0)  # 9.x and older: not taught here
 
 
 @dataclass(frozen=True)
@@ -88,7 +107,7 @@ class Capabilities:
         gpu = self.gpus[0].name if self.gpus else None
         runtime, builder = self.engine_runtime, self.engine_builder
         no_engine = ("no TensorRT runtime can execute engines here"
-                     + (" (TensorRT-RTX does not support this GPU)" if gpu and self.tensorrt_rtx else ""))
+                     + (f" (TensorRT-RTX supports {RTX_SUPPORTED})" if gpu and self.tensorrt_rtx else ""))
         paths = [LabPath("00 setup", "full", "needs nothing but Python")]
         paths.append(LabPath("01 train", "full", f"trains on the GPU ({gpu})") if self.torch_cuda
                      else LabPath("01 train", "CPU mode", "trains on the CPU (about 3 minutes): PyTorch sees no GPU"))
@@ -99,7 +118,9 @@ class Capabilities:
                  else "no TensorRT-family builder is installed (make setup installs TensorRT-RTX)")
         paths.append(LabPath("03 engine", "full", f"builds and runs engines with {runtime}") if runtime
                      else LabPath("03 engine", "CPU mode", f"{build}; {no_engine}, "
-                                  "so inference and benchmarks run on ONNX Runtime and PyTorch"))
+                                  + ("so engine runs use a GPU stand-in computed by PyTorch (announced), and "
+                                     "benchmarks run PyTorch on the GPU and ONNX Runtime" if self.torch_cuda
+                                     else "so inference and benchmarks run on ONNX Runtime and PyTorch")))
         paths.append(LabPath("04 kernels", "full", f"CuPy runs the CUDA kernels on {gpu}") if self.cupy_runs_kernels
                      else LabPath("04 kernels", "CPU mode", "kernels are compiled with NVRTC and checked against the "
                                   "NumPy references; running them needs an NVIDIA GPU with CuPy"
@@ -130,6 +151,57 @@ class Capabilities:
                        f"<td style='text-align:left'>{html.escape(p.why)}</td></tr>" for p in self.lab_paths())
         head = html.escape(self.summary().splitlines()[0])
         return f"<p>{head}</p><table><tr><th>lab</th><th>mode</th><th>why</th></tr>{rows}</table>"
+
+
+@dataclass(frozen=True)
+class EngineExecution:
+    """Who executes Lab 03's engines here. ``path``: "tensorrt" (a real TensorRT-family runtime), "gpu-standin" (a
+    GPU, but no runtime that can run the plan: a stand-in keeps TensorRT's execution API and PyTorch computes the
+    model) or "cpu" (no GPU for PyTorch: a simulated engine for the exercise, ONNX Runtime and PyTorch for the
+    rest). ``why`` says it in plain words."""
+
+    path: str
+    runtime: _compat.TensorRTFlavour | None
+    why: str
+
+    def __str__(self) -> str:
+        return self.why
+
+
+def runtime_flavour() -> _compat.TensorRTFlavour | None:
+    """The TensorRT-family runtime that can execute engines on this machine, or None."""
+    return _compat.runtime_flavour()
+
+
+def builder_flavour() -> _compat.TensorRTFlavour:
+    """The TensorRT-family builder to use here (TensorRT on a GPU machine, else TensorRT-RTX, which needs no GPU);
+    raises UnsupportedFeature when neither is installed."""
+    return _compat.builder_flavour(has_gpu=capabilities().has_gpu)
+
+
+def engine_execution() -> EngineExecution:
+    """Which of Lab 03's three paths runs here, and why (the notebook announces it before running anything)."""
+    caps = capabilities()
+    runtime = runtime_flavour()
+    if runtime is not None:
+        return EngineExecution("tensorrt", runtime, f"Engines run here with {runtime.label} on {caps.gpus[0].name}.")
+    if caps.torch_cuda:
+        gpu = caps.gpus[0]
+        if caps.tensorrt is not None:
+            reason = f"{caps.tensorrt.label} does not support compute capability {gpu.cc}"
+        elif caps.tensorrt_rtx is not None:
+            reason = (f"TensorRT is not installed, and {caps.tensorrt_rtx.label} cannot run plans on compute "
+                      f"capability {gpu.cc} (it supports {RTX_SUPPORTED})")
+        else:
+            reason = "no TensorRT-family runtime is installed"
+        return EngineExecution("gpu-standin", None, (
+            f"GPU {gpu.name} (CC {gpu.cc}), but {reason}. The builds are real; the engine-run cells use a GPU "
+            "STAND-IN for the engine: TensorRT's execution API (set_input_shape, set_tensor_address, "
+            "execute_async_v3 on your stream) with PyTorch computing the model. It checks your inference loop on a "
+            "real GPU; its timings are PyTorch's, not TensorRT's."))
+    return EngineExecution("cpu", None, (
+        "No GPU that a TensorRT runtime can use: the builds below are real (TensorRT-RTX compiles ahead of time on "
+        "the CPU), but inference and benchmarks run on ONNX Runtime and PyTorch on the CPU."))
 
 
 def _gpus_from_torch() -> tuple[tuple[Gpu, ...], bool, list[str]]:

@@ -23,6 +23,11 @@ def test_tensor_core_precisions_accepts_reference():
     (lambda cc: {"FP16"} | reference_precisions(cc), "Pascal has no tensor cores"),
     (lambda cc: "FP16", "return a set"),
     (lambda cc: reference_precisions(cc) | {"INT4"}, "not one of"),
+    # INT8 from Turing only: misses Jetson Xavier (7.2), which has INT8 tensor cores
+    (lambda cc: reference_precisions(cc) - ({"INT8"} if cc < (7, 5) else set()),
+     "7.2 \\(Jetson AGX Xavier.*left out \\['INT8'\\].*Xavier's Volta \\(7.2\\)"),
+    # INT8 on V100: Volta 7.0 has FP16 tensor cores only
+    (lambda cc: reference_precisions(cc) | ({"INT8"} if cc == (7, 0) else set()), "7.0 \\(V100.*no \\['INT8'\\]"),
 ])
 def test_tensor_core_precisions_rejects(wrong, message):
     result = lab00.tensor_core_precisions.evaluate(wrong)
@@ -58,14 +63,33 @@ def test_engine_runtime_rejects(wrong, message):
 CURRENT = {call for call, (ok, _) in lab00.API_CALLS.items() if ok}
 
 
-def test_current_api_accepts_the_four_current_calls():
+def test_current_api_accepts_the_calls_that_still_work():
     assert lab00.current_api.evaluate(CURRENT)
 
 
+def test_current_api_accepts_execute_v2():
+    """execute_v2(bindings) is in TensorRT 10.x and 11.x, not deprecated: a learner who says so is right."""
+    answer = {"builder.build_serialized_network(network, config)", "context.execute_async_v3(stream)",
+              "config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, size)", "context.set_input_shape(name, shape)",
+              "context.execute_v2(bindings)"}
+    result = lab00.current_api.evaluate(answer)
+    assert result.status == "passed", result.message
+
+
+def test_every_obsolete_call_names_the_version_that_removed_it():
+    for call, (ok, why) in lab00.API_CALLS.items():
+        if not ok:
+            assert re.search(r"removed in (TensorRT )?1[01]\.0", why), (call, why)
+
+
 @pytest.mark.parametrize("wrong, message", [
-    (CURRENT | {"config.set_flag(BuilderFlag.FP16)"}, "obsolete: removed in 11.*AutoCast"),
+    (CURRENT | {"config.set_flag(BuilderFlag.FP16)"},
+     "obsolete: deprecated in 10.12 \\(it still works on 10.x.*removed in 11.0.*AutoCast"),
     (CURRENT - {"context.execute_async_v3(stream)"}, "execute_async_v3.*is current"),
     (CURRENT | {"builder.build_engine(network, config)"}, "removed in TensorRT 10.0"),
+    (CURRENT - {"context.execute_v2(bindings)"}, "execute_v2.*is current.*not deprecated"),
+    (CURRENT | {"context.execute_async_v2(bindings, stream_handle)"}, "removed in 10.0.*execute_async_v3"),
+    (CURRENT | {"config.int8_calibrator = MyCalibrator()"}, "deprecated in 10.1, removed in 11.0.*Q/DQ"),
     ({"engine.run()"}, "not one of the options"),
 ])
 def test_current_api_rejects(wrong, message):

@@ -6,6 +6,11 @@ PyTorch eager fp32 and fp16, and CUDA-graph replay of the same model (static inp
 ResNet18 at batch 1, 32 and 256, timed by trtlab.bench with CUDA events (GPU ms) next to host latency. TensorRT is
 added when the `tensorrt` package is installed (an fp16 engine from AutoCast, through trtlab.runtime.TensorRTRunner,
 with and without CUDA graphs). Ratios are computed within the run.
+
+`test_torch_compile_peer` adds the peer a GPU learner without TensorRT would pick: trtlab.bench.torch_peers times
+eager fp32/fp16, CUDA-graph replay fp16 and torch.compile(mode="max-autotune") fp16 channels-last in the same
+harness at batch 256 and 1, reports the compile time separately and checks the compiled outputs against eager
+(minutes of compiling and autotuning: run it on its own, `pytest -m gpu tests/gpu/test_bench_gpu.py -k peer -s`).
 """
 
 from __future__ import annotations
@@ -119,6 +124,30 @@ def test_gpu_benchmark(tmp_path):
     assert bench_ratio(results, "pytorch-eager-fp16", "pytorch-eager-fp32", 256) > 1.0
 
 
+def test_torch_compile_peer():
+    import torch
+
+    from trtlab import bench, models
+
+    if not torch.cuda.is_available():
+        pytest.fail("the gpu tests need PyTorch with CUDA (run them with `make test-gpu` on a GPU machine)")
+    peers = bench.torch_peers(models.resnet18(10), (3, 224, 224), batches=(256, 1), min_duration_s=0.5,
+                              progress=False)
+    print(peers)
+    out = Path(os.environ.get("OUT", "test-artifacts"))
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [{**r.to_row(), "compile_s": run.compile_s, "rel_error_vs_eager_fp16": run.rel_error,
+             "gpu": peers.gpu, "torch": peers.torch_version} for run in peers.runs for r in run.results]
+    (out / "bench-peers.json").write_text(json.dumps(rows, indent=1, default=float))
+    for run in peers.runs:  # torch_peers raised already if the compiled outputs were wrong; this states it
+        assert run.compile_s > 0 and run.rel_error <= bench.FP16_REL_TOL
+        assert [r.name for r in run.results] == ["eager-fp32", "eager-fp16", "cudagraph-fp16", "compile-fp16-cl"]
+    # Directions only (H200, environment.md: compiled 4.7 ms vs eager fp32 12.2 ms at batch 256; graph fp16
+    # 0.49 ms vs eager fp32 1.6 ms at batch 1).
+    assert peers.ratio("compile-fp16-cl", "eager-fp32", batch=256) > 1.0
+    assert peers.ratio("cudagraph-fp16", "eager-fp32", batch=1) > 1.0
+
+
 def bench_ratio(results: list, name: str, baseline: str, batch: int) -> float:
     from trtlab import bench
 
@@ -131,6 +160,12 @@ if __name__ == "__main__":
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32, 256])
     parser.add_argument("--duration", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--peers", action="store_true", help="also time torch.compile (minutes of autotuning)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     print(report(run(args.size, tuple(args.batches), args.duration), args.out))
+    if args.peers:
+        from trtlab import bench, models
+
+        print(bench.torch_peers(models.resnet18(10), (3, args.size, args.size), tuple(args.batches),
+                                min_duration_s=args.duration))

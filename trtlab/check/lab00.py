@@ -14,6 +14,7 @@ PRECISIONS = ("FP16", "BF16", "TF32", "INT8", "FP8", "FP4")
 TENSOR_CORES: dict[tuple[int, int], tuple[str, frozenset[str]]] = {
     (6, 1): ("Tesla P4 (Pascal)", frozenset()),
     (7, 0): ("V100 (Volta)", frozenset({"FP16"})),
+    (7, 2): ("Jetson AGX Xavier / Xavier NX (Volta)", frozenset({"FP16", "INT8"})),
     (7, 5): ("T4 (Turing)", frozenset({"FP16", "INT8"})),
     (8, 0): ("A100 (Ampere)", frozenset({"FP16", "BF16", "TF32", "INT8"})),
     (8, 6): ("RTX 3090 / A10 (Ampere)", frozenset({"FP16", "BF16", "TF32", "INT8"})),
@@ -24,8 +25,10 @@ TENSOR_CORES: dict[tuple[int, int], tuple[str, frozenset[str]]] = {
     (12, 0): ("RTX 5090 / RTX PRO 6000 (Blackwell)", frozenset({"FP16", "BF16", "TF32", "INT8", "FP8", "FP4"})),
 }
 
-#: which generation introduced each precision on tensor cores, for the explanations
-INTRODUCED = {"FP16": "Volta (7.0)", "INT8": "Turing (7.5)", "BF16": "Ampere (8.0)", "TF32": "Ampere (8.0)",
+#: which generation introduced each precision on tensor cores, for the explanations (TensorRT support matrix, 8.x:
+#: 7.2 Jetson AGX Xavier has INT8 tensor cores, 7.0 V100 has not; 6.1 P4 runs INT8 with DP4A, without tensor cores)
+INTRODUCED = {"FP16": "Volta (7.0)", "INT8": "Jetson Xavier's Volta (7.2), then Turing (7.5) on discrete GPUs",
+              "BF16": "Ampere (8.0)", "TF32": "Ampere (8.0)",
               "FP8": "Ada (8.9) and Hopper (9.0)", "FP4": "Blackwell (10.0 / 12.0)"}
 
 
@@ -38,9 +41,10 @@ def _as_precisions(value: Any) -> set[str]:
 @exercise("lab00.tensor_core_precisions", title="Compute capability → tensor-core precisions", hints=(
     "Each GPU generation kept what the previous one had and added something. Start from an empty set and add "
     "precisions as the compute capability passes each generation's threshold.",
-    "Thresholds: Volta 7.0 added FP16, Turing 7.5 INT8, Ampere 8.0 BF16 and TF32, Ada 8.9 FP8, Blackwell 10.0 FP4. "
+    "Thresholds: Volta 7.0 added FP16, the Jetson Xavier Volta 7.2 INT8 (discrete GPUs got it with Turing 7.5), "
+    "Ampere 8.0 BF16 and TF32, Ada 8.9 FP8, Blackwell 10.0 FP4. "
     "Tuples compare element by element in Python: (8, 6) >= (8, 0) is True.",
-    "found = set(); if cc >= (7, 0): found.add('FP16'); if cc >= (7, 5): found.add('INT8'); "
+    "found = set(); if cc >= (7, 0): found.add('FP16'); if cc >= (7, 2): found.add('INT8'); "
     "if cc >= (8, 0): found |= {'BF16', 'TF32'}; ... then FP8 at (8, 9) and FP4 at (10, 0).",
 ))
 def tensor_core_precisions(fn: Callable[[tuple[int, int]], Any]) -> str:
@@ -83,13 +87,16 @@ SCENARIOS = [
     ("a laptop without a GPU, TensorRT-RTX installed", _caps((), None, "1.7.1"), "cpu",
      "without a GPU nothing executes engines: TensorRT-RTX only builds them ahead of time"),
     ("an H100 with TensorRT 11.4", _caps((H100,), "11.4.0", "1.7.1"), "tensorrt",
-     "TensorRT runs on every data-centre GPU"),
+     "TensorRT 10.5 and later (11.x too) run on compute capability 7.5 and newer, Hopper 9.0 included "
+     "(10.0 deprecated Volta 7.0 and 10.5 removed it; Pascal is not supported by TensorRT 10)"),
     ("an H100 with only TensorRT-RTX", _caps((H100,), None, "1.7.1"), "cpu",
-     "TensorRT-RTX refuses compute capability 9.0 (it supports 7.5, 8.0, 8.6, 8.9, 12.0, 12.1)"),
+     "TensorRT-RTX refuses compute capability 9.0: its support matrix lists 7.5, 8.6, 8.9, 12.0 and 12.1 "
+     "(12.1 experimental; its runtime also accepts 8.0), and no Hopper"),
     ("an RTX 4090 with only TensorRT-RTX", _caps((RTX4090,), None, "1.7.1"), "tensorrt-rtx",
      "TensorRT-RTX supports Ada (8.9)"),
     ("a Jetson Orin with TensorRT 10.3 (JetPack 6)", _caps((ORIN,), "10.3.0", None), "tensorrt",
-     "Jetson runs TensorRT 10.x; the course code is compatible with it"),
+     "JetPack 6 ships TensorRT 10.x, which executes engines on Orin (8.7); the course's TensorRT calls exist in "
+     "10.x, though trtlab itself needs Python >= 3.11 and JetPack 6's TensorRT bindings are for Python 3.10"),
     ("a CPU server with the tensorrt wheel but no GPU", _caps((), "11.4.0", None), "cpu",
      "the tensorrt package installs, but executing an engine needs a GPU"),
 ]
@@ -97,8 +104,9 @@ SCENARIOS = [
 
 @exercise("lab00.engine_runtime", title="Read the capability summary: which runtime executes Lab 03?", hints=(
     "Two questions: is there a GPU at all, and does the installed runtime support that GPU?",
-    "TensorRT (the `tensorrt` package) runs on any NVIDIA GPU it was installed for. TensorRT-RTX runs only on the "
-    "compute capabilities in tl.env.RTX_COMPUTE_CAPABILITIES — Hopper (9.0) is not among them.",
+    "TensorRT (the `tensorrt` package) 10.5+ and 11 run on every GPU of compute capability 7.5 and newer — all "
+    "the GPUs here. TensorRT-RTX runs only on the compute capabilities in tl.env.RTX_COMPUTE_CAPABILITIES — "
+    "Hopper (9.0) is not among them.",
     "if not caps.gpus: return 'cpu'; if caps.tensorrt: return 'tensorrt'; then check whether any "
     "gpu.compute_capability is in RTX_COMPUTE_CAPABILITIES and caps.tensorrt_rtx is set → 'tensorrt-rtx'; else 'cpu'.",
 ))
@@ -112,28 +120,36 @@ def engine_runtime(fn: Callable[[Capabilities], str]) -> str:
     return f"all {len(SCENARIOS)} machines right — including the H100 that TensorRT-RTX cannot run on."
 
 
-#: API call → (current in TensorRT 11?, why)
+#: API call → (still works in TensorRT 11?, why — with the version that deprecated or removed it)
 API_CALLS = {
     "builder.build_serialized_network(network, config)": (True, "the build call since 8.x"),
-    "context.execute_async_v3(stream)": (True, "the inference call of TensorRT 10 and 11"),
+    "context.execute_async_v3(stream)": (True, "the asynchronous inference call of TensorRT 10 and 11"),
     "config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, size)": (True, "the workspace limit since 8.4"),
     "context.set_input_shape(name, shape)": (True, "dynamic shapes are set by tensor name"),
+    "context.execute_v2(bindings)": (True, "it is in 10.x and 11.x and not deprecated: a synchronous call taking "
+                                           "device pointers in I/O-tensor order (get_tensor_name(i)); the course "
+                                           "uses execute_async_v3, which does not block the host"),
     "builder.build_engine(network, config)": (False, "removed in TensorRT 10.0: use build_serialized_network"),
-    "config.max_workspace_size = 1 << 30": (False, "removed in 10.0: use set_memory_pool_limit"),
-    "config.set_flag(BuilderFlag.FP16)": (False, "removed in 11: networks are strongly typed; make the ONNX "
-                                                 "fp16 with ModelOpt AutoCast"),
-    "config.int8_calibrator = MyCalibrator()": (False, "removed in 11: quantize the ONNX with explicit Q/DQ"),
-    "context.execute_v2(bindings)": (False, "the bindings API was removed in 10.0: use tensor names and "
-                                            "execute_async_v3"),
+    "config.max_workspace_size = 1 << 30": (False, "deprecated in 8.4, removed in 10.0: use set_memory_pool_limit"),
+    "context.execute_async_v2(bindings, stream_handle)": (False, "removed in 10.0, with execute, execute_async and "
+                                                                 "the binding-index queries (get_binding_*): use "
+                                                                 "set_tensor_address and execute_async_v3"),
+    "config.set_flag(BuilderFlag.FP16)": (False, "deprecated in 10.12 (it still works on 10.x, e.g. Jetson), "
+                                                 "removed in 11.0: networks are strongly typed; make the ONNX fp16 "
+                                                 "with ModelOpt AutoCast"),
+    "config.int8_calibrator = MyCalibrator()": (False, "deprecated in 10.1, removed in 11.0: quantize the ONNX "
+                                                       "with explicit Q/DQ"),
 }
 
 
 @exercise("lab00.current_api", title="Which TensorRT calls are current?", hints=(
-    "Four of the nine calls are current. TensorRT 10 removed the old bindings/implicit-batch API; TensorRT 11 "
-    "removed the precision flags and calibrators.",
+    "Five of the ten calls still work. TensorRT 10.0 removed build_engine, max_workspace_size, implicit batch "
+    "and the binding-index calls (execute, execute_async, execute_async_v2, get_binding_*) — but not "
+    "execute_v2. TensorRT 11.0 removed the precision flags and calibrators (deprecated during 10.x).",
     "Anything about precision in the builder config (FP16 flag, INT8 calibrator) is gone in 11: precision now "
     "comes from the ONNX model's types (strong typing).",
-    "Current: build_serialized_network, execute_async_v3, set_memory_pool_limit, set_input_shape.",
+    "Current: build_serialized_network, execute_async_v3, set_memory_pool_limit, set_input_shape, and the "
+    "synchronous execute_v2(bindings).",
 ))
 def current_api(answer: Any) -> str:
     chosen = {str(a).strip() for a in answer} if not isinstance(answer, str) else {answer}
@@ -145,4 +161,5 @@ def current_api(answer: Any) -> str:
             raise Mismatch(f"`{call}` is current ({why}); include it.")
         if not current and call in chosen:
             raise Mismatch(f"`{call}` is obsolete: {why}.")
-    return "right: those four calls are the whole build-and-run path of TensorRT 11 (and 10)."
+    return ("right: the build-and-run path of TensorRT 11 (and 10), plus execute_v2, the synchronous call that "
+            "10.0 kept when it removed the rest of the bindings API.")

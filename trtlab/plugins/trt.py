@@ -174,10 +174,25 @@ class SubprocessParse:
     parsed: bool | None
     errors: list[str]
     stderr_tail: str
+    module: str = "tensorrt_rtx"  # the module the child parsed with: "tensorrt_rtx" or "tensorrt"
 
     @property
     def aborted(self) -> bool:
         return self.returncode < 0 or self.parsed is None
+
+    def explanation(self) -> str:
+        """What the outcome means, in one paragraph. The known abort is TensorRT-RTX's (module docstring); the same
+        ending under TensorRT is not explained away with it."""
+        if not self.aborted:
+            return (f"{self.module} parsed the model with the Python plugin: the fix works." if self.parsed else
+                    f"{self.module} found the creator but rejected the model: " + "; ".join(self.errors))
+        if self.module.startswith("tensorrt_rtx"):
+            return (f"{self.module} found the plugin and created it, then aborted: its network API has no plugin "
+                    "layers (INetworkDefinition has no add_plugin*), and tensorrt_rtx.plugin does not import. Custom "
+                    "ops on TensorRT-RTX need a C++ plugin library; the Python paths below need TensorRT >= 10.6.")
+        how = f"signal {-self.returncode}" if self.returncode < 0 else f"exit {self.returncode} without a parse report"
+        return (f"the child process parsing with {self.module} died ({how}) — not an outcome this course expects "
+                f"from TensorRT, so it is not explained here. Its last stderr: {self.stderr_tail.strip() or '(empty)'}")
 
     def __repr__(self) -> str:
         made = ", ".join(f"{name}({fields})" for name, fields in self.created) or "never"
@@ -201,7 +216,7 @@ def parse_in_subprocess(model_path: str | Path, *, module: str | None = None,
             created.append((name, fields))
         elif line.startswith("REPORT "):
             parsed, errors = json.loads(line[7:])
-    return SubprocessParse(proc.returncode, created, parsed, errors, proc.stderr[-600:])
+    return SubprocessParse(proc.returncode, created, parsed, errors, proc.stderr[-600:], module)
 
 
 # ---------------------------------------------------------------- a classic Python IPluginV3
