@@ -18,6 +18,7 @@ Production code never imports this package: notebooks, checkers and tests pass a
 
 from __future__ import annotations
 
+import enum
 import importlib
 from types import ModuleType
 from typing import Any
@@ -43,13 +44,17 @@ def trt_enums() -> ModuleType:
     return _copied_enums()
 
 
-def _copied_enums() -> ModuleType:
-    import enum
+class _TensorIOMode(enum.Enum):
+    NONE, INPUT, OUTPUT = 0, 1, 2
 
+
+class _DataType(enum.Enum):
+    FLOAT, HALF, INT8, INT32, BOOL, UINT8, FP8, BF16, INT64, INT4 = range(10)
+
+
+def _copied_enums() -> ModuleType:
     copy = ModuleType("trtlab.standin.copied_enums", "TensorRT's TensorIOMode and DataType, copied (no TensorRT here)")
-    copy.TensorIOMode = enum.Enum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})  # type: ignore[attr-defined]
-    copy.DataType = enum.Enum("DataType", {  # type: ignore[attr-defined]
-        "FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3, "BOOL": 4, "UINT8": 5, "FP8": 6, "BF16": 7, "INT64": 8, "INT4": 9})
+    vars(copy).update(TensorIOMode=_TensorIOMode, DataType=_DataType)
     return copy
 
 
