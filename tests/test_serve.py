@@ -111,6 +111,18 @@ def test_docker_command_binds_localhost_and_mounts_repository(tmp_path):
     assert "--gpus all" in cmd
 
 
+def test_instructor_guide_names_the_images_the_code_uses():
+    import re
+    from pathlib import Path
+
+    from trtlab.triton_tensorrt import TRITON_RELEASES
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "instructor.md").read_text()
+    tags = set(re.findall(r"nvcr\.io/nvidia/tritonserver:(\d\d\.\d\d)-py3", guide))
+    assert serve.NGC_IMAGE.split(":")[1].removesuffix("-py3") in tags, "the guide must name tl.serve.NGC_IMAGE"
+    assert tags <= {serve.NGC_IMAGE.split(":")[1].removesuffix("-py3"), *(r.release for r in TRITON_RELEASES)}
+
+
 def _metrics(count, execs):
     return (f"# TYPE nv_inference_count counter\nnv_inference_count{{model=\"m\",version=\"1\"}} {count}\n"
             f"# TYPE nv_inference_exec_count counter\nnv_inference_exec_count{{model=\"m\",version=\"1\"}} {execs}\n")

@@ -18,8 +18,12 @@ STAGES = ("env", "doctor", "data", "models", "train", "export", "precision", "en
 __all__ = ["STAGES", "__version__", "hint", "seed", *STAGES]
 
 
+#: Internal modules reachable as ``tl._compat`` too (course code, not learner cells: those use the stages above).
+_INTERNAL = ("_compat",)
+
+
 def __getattr__(name: str) -> Any:
-    if name in STAGES:
+    if name in STAGES or name in _INTERNAL:
         return importlib.import_module(f"trtlab.{name}")
     raise AttributeError(f"module 'trtlab' has no attribute {name!r}")
 
