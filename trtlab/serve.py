@@ -12,9 +12,11 @@ Four pieces, each small enough to read:
   ``python3`` on PATH whose environment has NumPy 1: the bundled stub returns empty outputs under NumPy 2, see
   :data:`STUB_NUMPY`), waits for readiness with a timeout, captures the log, loads models
   explicitly (one broken model does not take the others down), stops cleanly and removes leftover ``/dev/shm``
-  regions. :func:`docker_command` prints the NGC container command for GPU machines.
-- **Clients**: :func:`infer` / :func:`infer_async` over HTTP or gRPC (``tritonclient``), errors translated into
-  plain words (:class:`TritonError`, :class:`ServerUnavailable`).
+  regions; it cannot outlive the kernel that started it (:mod:`trtlab.serve_process`).
+  :func:`docker_command` prints the NGC container command for GPU machines.
+- **Clients**: :func:`infer` / :func:`infer_async` over HTTP or gRPC (``tritonclient``): feeds checked against the
+  model's config before sending (:mod:`trtlab.serve_requests`), timeouts honoured, errors translated into plain
+  words (:class:`TritonError`, :class:`ServerUnavailable`, :class:`ServerTimeout`, :class:`RequestMismatch`).
 - **Load**: :func:`load_test` (closed loop, N concurrent clients, like perf_analyzer: throughput, p50/p99, average
   batch from the Prometheus metrics, server CPU per inference), :func:`plot_sweep`; :func:`perf_analyzer` where its
   binary runs (``python -m trtlab.serve prepare --perf-analyzer`` installs it).
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -47,7 +50,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from trtlab.errors import ArtifactMissing, InputMismatch, TrtlabError, UnsupportedFeature
+from trtlab import serve_process
+from trtlab.errors import (ArtifactMissing, InputMismatch, InvalidArgument, ServerTimeout, ServerUnavailable,
+                           TritonError, UnsupportedFeature)
+from trtlab.errors import PortInUse, RequestMismatch  # noqa: F401 - tl.serve.PortInUse / .RequestMismatch
+from trtlab.serve_requests import check_feeds
 
 __all__ = [
     "SHM_PATTERN",
@@ -56,6 +63,9 @@ __all__ = [
     "LoadResult",
     "ModelRepository",
     "NGC_IMAGE",
+    "PortInUse",
+    "RequestMismatch",
+    "ServerTimeout",
     "ServerUnavailable",
     "TritonError",
     "TritonServer",
@@ -81,19 +91,11 @@ __all__ = [
     "triton_dtype",
 ]
 
-#: The NGC container holding the same Triton release (2.51) as the server bundled in nvidia-pytriton 0.7.0.
-#: On a GPU machine pick the container whose TensorRT matches the one that built your plan (release notes).
+#: The NGC container holding the same Triton release (2.51) as the server bundled in nvidia-pytriton 0.7.0, for
+#: ONNX Runtime / Python models. A TensorRT plan's container comes from tl.triton_tensorrt.TRITON_RELEASES instead.
 NGC_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
 
 SHM_PATTERN = "/dev/shm/triton_python_backend_shm_region_*"
-
-
-class TritonError(TrtlabError):
-    """Triton refused something (a request, a model, a configuration); the message carries the server's reason."""
-
-
-class ServerUnavailable(TritonError, ConnectionError):
-    """No Triton server answers at the address (not started, crashed, or another port)."""
 
 
 # ---------------------------------------------------------------- model configuration (protobuf schema)
@@ -168,6 +170,13 @@ def model_config(name: str, *, inputs: Mapping[str, Any], outputs: Mapping[str, 
     With ``max_batch_size > 0`` Triton owns the first dimension: ``dims`` list the rest (the classic mistake is to
     write ``[-1, 3, 32, 32]``, which Triton reads as a 5-D tensor).
     """
+    for what, specs in (("inputs", inputs), ("outputs", outputs)):
+        if not specs:
+            raise InvalidArgument(
+                f"model '{name}' has no {what}: Triton serves tensors named in config.pbtxt, and a config without "
+                f"{what} is refused or useless. Expected at least one (got inputs={list(inputs)}, outputs="
+                f"{list(outputs)}); an ONNX whose input was folded into a constant has none: re-export it with "
+                "the input as a graph input (tl.serve.io_from_onnx(path) shows what the file declares)")
     mc = _mc()
     config = mc.ModelConfig(name=name, max_batch_size=int(max_batch_size))
     if platform:
@@ -338,8 +347,8 @@ class ModelRepository:
                           instances: int = 1) -> Path:
         """A ``tensorrt_plan`` model (GPU servers). ``io_like``: the ONNX file the plan was built from, or a runner.
 
-        The plan must be built by the same TensorRT version as the server's (the NGC container's release notes
-        list it) and its optimisation profile must cover 1..max_batch_size.
+        The plan must be built by the same TensorRT version as the server's and its optimisation profile must cover
+        1..max_batch_size: tl.triton_tensorrt.write_repository / container_command check both from its sidecar.
         """
         inputs, outputs = (io_from_onnx(io_like) if isinstance(io_like, (str, Path))
                            else (io_like.inputs(), io_like.outputs()))
@@ -575,27 +584,21 @@ def check_python_backend() -> str:
     return f"stub OK: {libpython}; NumPy {probe.stdout.strip()} from {python.parent.parent}"
 
 
-def _shm_mapped_by_live_processes() -> set[str]:
-    mapped: set[str] = set()
-    for maps in glob.glob("/proc/[0-9]*/maps"):
-        try:
-            with open(maps) as f:
-                mapped.update(line.split()[-1] for line in f if "triton_python_backend_shm_region" in line)
-        except OSError:
-            continue
-    return mapped
-
-
 class TritonServer:
     """The bundled ``tritonserver`` as a context manager: bound to 127.0.0.1, free ports, explicit model control.
 
     ``models`` are loaded one by one after start; a model that fails raises :class:`TritonError` with Triton's
     reason (the server and the other models keep running). Pass ``host="0.0.0.0"`` only if other machines must
-    reach it.
+    reach it: Triton's endpoints have no authentication, and one malformed request can abort it (see
+    :mod:`trtlab.serve_requests`). Ports: 0 picks free ones; a fixed port that is taken raises :class:`PortInUse`.
+
+    The server cannot outlive the Python process that started it, and a stale server of the course (left by an
+    older kernel) is stopped at the next start: :mod:`trtlab.serve_process`.
     """
 
     def __init__(self, repository: ModelRepository | str | Path, *, models: Sequence[str] = (),
-                 host: str = "127.0.0.1", startup_timeout_s: float = 60.0, load_timeout_s: float = 120.0,
+                 host: str = "127.0.0.1", http_port: int = 0, grpc_port: int = 0, metrics_port: int = 0,
+                 startup_timeout_s: float = 60.0, load_timeout_s: float = 120.0,
                  exit_timeout_s: int = 5, log_verbose: int = 0, extra_args: Sequence[str] = ()) -> None:
         self.repository = repository if isinstance(repository, ModelRepository) else ModelRepository(repository)
         self.models = list(models)
@@ -604,9 +607,13 @@ class TritonServer:
         self.log_verbose = log_verbose
         self.extra_args = list(extra_args)
         self.process: subprocess.Popen | None = None
-        self.http_port = self.grpc_port = self.metrics_port = 0
-        self._logdir = Path(tempfile.mkdtemp(prefix="trtlab-triton-"))
-        self.log_path = self._logdir / "tritonserver.log"
+        self.ports = (int(http_port), int(grpc_port), int(metrics_port))
+        self.http_port, self.grpc_port, self.metrics_port = self.ports
+        self._logdir: Path | None = None  # one temp folder per start, removed with the server (or by its watchdog)
+        self.log_path = Path(tempfile.gettempdir()) / "trtlab-triton-not-started.log"
+        self._log_text: str | None = None  # the log, kept in memory once the folder is gone
+        self._watchdog: subprocess.Popen | None = None
+        self._watch_fd = -1
         self._shm_before: set[str] = set()
         self.startup_s = float("nan")
         self.stub_check = ""
@@ -652,23 +659,30 @@ class TritonServer:
         if self.running:
             return self
         self.stub_check = check_python_backend()
+        for line in serve_process.clean_stale():
+            print(line)
+        for service, port in zip(("HTTP", "gRPC", "metrics"), self.ports):
+            if port and serve_process.port_taken(self.host, port):
+                raise serve_process.port_in_use(service, port)
         server_dir = _bundled_server_dir()
         self._shm_before = set(glob.glob(SHM_PATTERN))
+        t0 = time.perf_counter()
         for attempt in range(3):  # a free port can be taken between probing and binding: retry with new ones
-            self.http_port, self.grpc_port, self.metrics_port = _free_port(), _free_port(), _free_port()
-            log = open(self.log_path, "ab")
-            t0 = time.perf_counter()
-            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                            env=_stub_environment(server_dir), start_new_session=True)
-            log.close()
-            atexit.register(self.stop)
-            if self._wait_live(t0):
+            self.http_port, self.grpc_port, self.metrics_port = (p or _free_port() for p in self.ports)
+            self._launch(_stub_environment(server_dir))
+            live = self._wait_live(time.perf_counter())
+            taken = serve_process.PORT_TAKEN.search(self.log_path.read_text(errors="replace"))
+            if live and not taken:
                 break
-            if "address already in use" not in self.log_tail().lower() or attempt == 2:
-                tail = self.log_tail()
-                self.stop()
-                raise TritonError(f"tritonserver did not become live within {self.startup_timeout_s:.0f} s "
-                                  f"(exit code {self.process.returncode}).\nLast log lines:\n{tail}")
+            tail, took, code = self.log_tail(), time.perf_counter() - t0, self.process.poll()
+            self.stop()
+            fixed = any(self.ports) or any("-port=" in a for a in self.extra_args)  # new free ports won't help
+            if taken and (attempt == 2 or fixed):
+                raise serve_process.port_in_use(taken.group(1), int(taken.group(2)), tail)
+            if not taken:
+                state = (f"exit code {code} after {took:.1f} s" if code is not None
+                         else f"no answer within {self.startup_timeout_s:.0f} s")
+                raise TritonError(f"tritonserver did not become live ({state}).\nLast log lines:\n{tail}")
         try:
             for name in self.models:
                 self.load(name)
@@ -677,6 +691,19 @@ class TritonServer:
             raise
         self.startup_s = time.perf_counter() - t0  # process start → live → every model loaded
         return self
+
+    def _launch(self, env: dict[str, str]) -> None:
+        """Start tritonserver in its own process group, tied to this process (death signal, watchdog, marker)."""
+        self._logdir = Path(tempfile.mkdtemp(prefix="trtlab-triton-"))
+        self.log_path, self._log_text = self._logdir / "tritonserver.log", None
+        env[serve_process.MARKER] = serve_process.marker(self._logdir)
+        # PR_SET_PDEATHSIG fires when the starting *thread* ends: only from the main thread (a kernel's cells)
+        tie = serve_process.pdeathsig() if threading.current_thread() is threading.main_thread() else None
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True, preexec_fn=tie)
+        self._watchdog, self._watch_fd = serve_process.start_watchdog(self.process.pid, env[serve_process.MARKER])
+        atexit.register(self.stop)
 
     def _wait_live(self, t0: float) -> bool:
         assert self.process is not None
@@ -703,6 +730,10 @@ class TritonServer:
         if self.process is None:
             return None
         if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGCONT)  # a stopped (frozen) server cannot act on SIGTERM
+            except (ProcessLookupError, PermissionError):
+                pass
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=self.exit_timeout_s + 20)
@@ -715,17 +746,32 @@ class TritonServer:
         except (ProcessLookupError, PermissionError):
             pass
         self.leaked_shm = self._clean_shm()
+        self._release()
         return self.process.returncode
+
+    def _release(self) -> None:
+        """Keep the log in memory, let the watchdog go (it removes the temp folder too), remove the folder."""
+        if self._logdir is None:
+            return
+        self._log_text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        os.close(self._watch_fd)
+        if self._watchdog is not None:
+            try:
+                self._watchdog.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._watchdog.kill()
+        shutil.rmtree(self._logdir, ignore_errors=True)
+        self._logdir, self._watchdog, self._watch_fd = None, None, -1
 
     def _clean_shm(self) -> list[str]:
         new = set(glob.glob(SHM_PATTERN)) - self._shm_before
         if not new:
             return []
         time.sleep(0.2)
-        live = _shm_mapped_by_live_processes()
+        live = serve_process.mapped_regions()
         removed = []
         for path in sorted(new):
-            if os.path.basename(path) not in {os.path.basename(m) for m in live}:
+            if os.path.basename(path) not in live:
                 try:
                     os.unlink(path)
                     removed.append(path)
@@ -740,20 +786,20 @@ class TritonServer:
         self.stop()
 
     def __del__(self) -> None:
-        if getattr(self, "process", None) is not None and self.running:
+        if getattr(self, "process", None) is not None and (self.running or self._logdir is not None):
             self.stop()
 
     # models ------------------------------------------------------------------------------------------------------
-    def _admin(self) -> Any:
+    def _admin(self, timeout_s: float = 30.0) -> Any:
         import tritonclient.http as httpclient
 
-        return httpclient.InferenceServerClient(self.http_url, connection_timeout=5,
-                                                network_timeout=self.load_timeout_s)
+        return httpclient.InferenceServerClient(self.http_url, connection_timeout=min(timeout_s, 5.0),
+                                                network_timeout=timeout_s)
 
     def load(self, name: str) -> None:
         """Load (or reload, e.g. after adding a version) one model; raises with Triton's reason if it fails."""
         self._require_running()
-        admin = self._admin()
+        admin = self._admin(self.load_timeout_s)
         try:
             admin.load_model(name)
         except Exception as err:
@@ -770,10 +816,10 @@ class TritonServer:
         finally:
             admin.close()
 
-    def ready(self, name: str | None = None) -> bool:
-        """Server ready (``name=None``) or model ready; False when nothing answers."""
+    def ready(self, name: str | None = None, *, timeout_s: float = 5.0) -> bool:
+        """Server ready (``name=None``) or model ready; False when nothing answers within ``timeout_s``."""
         try:
-            admin = self._admin()
+            admin = self._admin(timeout_s)
             try:
                 return bool(admin.is_model_ready(name) if name else admin.is_server_ready())
             finally:
@@ -799,9 +845,10 @@ class TritonServer:
 
     # observability -----------------------------------------------------------------------------------------------
     def log_tail(self, lines: int = 20) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        text = self._log_text
+        if text is None:
+            text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) used so far by the server and its Python-backend stubs (its process group).
@@ -875,8 +922,14 @@ def _reason(err: BaseException) -> str:
     return str(message).strip() or type(err).__name__
 
 
-def _translate(err: BaseException, address: str, model: str) -> TritonError:
+def _translate(err: BaseException, address: str, model: str, timeout_s: float | None = None) -> TritonError:
+    if isinstance(err, TritonError):
+        return err
     text = _reason(err)
+    if isinstance(err, TimeoutError) or any(s in text.lower() for s in ("deadline exceeded", "timed out")):
+        return ServerTimeout(f"Triton at {address} did not answer within {timeout_s} s (model '{model}'; {text}): "
+                             "the server is frozen, overloaded or stopped. Check server.ready() and "
+                             "server.log_tail(); raise timeout_s only if the model is known to be that slow")
     dead = isinstance(err, (ConnectionError, OSError)) or any(
         s in text.lower() for s in ("connection refused", "failed to connect", "unavailable", "connect call failed",
                                     "cannot connect"))
@@ -929,35 +982,67 @@ def _outputs(module: Any, names: Sequence[str]) -> list[Any]:
     return [module.InferRequestedOutput(n) for n in names]
 
 
+def _local_config(target: TritonServer | str, model: str) -> dict[str, Any] | None:
+    """The model's config from our server's repository (no request), or None (then the server is asked)."""
+    if not isinstance(target, TritonServer) or not (target.repository.root / model / "config.pbtxt").exists():
+        return None
+    from google.protobuf import json_format
+
+    return json_format.MessageToDict(target.repository.config(model), preserving_proto_field_name=True)
+
+
+def _ask_config(c: Any, model: str, protocol: str, timeout_s: float) -> Any:
+    """The server's config of ``model`` (a dict, or a coroutine of one for the aio clients)."""
+    if protocol == "grpc":
+        return c.get_model_config(model, as_json=True, client_timeout=timeout_s)
+    return c.get_model_config(model)
+
+
 def infer(target: TritonServer | str, model: str, feeds: Mapping[str, Any], *, outputs: Sequence[str] = ("logits",),
-          protocol: str = "http", timeout_s: float = 30.0) -> dict[str, np.ndarray]:
-    """One synchronous request: ``feeds`` maps input names to arrays (with the batch dimension)."""
+          protocol: str = "http", timeout_s: float = 30.0, validate: bool = True) -> dict[str, np.ndarray]:
+    """One synchronous request: ``feeds`` maps input names to arrays (with the batch dimension).
+
+    ``validate`` checks the feeds against the model's config before sending (:class:`RequestMismatch`); with
+    ``validate=False`` the server judges them (the pinned Triton aborts on some requests: see serve_requests).
+    ``timeout_s`` bounds the call against a frozen server (:class:`ServerTimeout`).
+    """
     module = _module(protocol)
     address = _address(target, protocol)
     try:
         c = client(target, protocol=protocol, timeout_s=timeout_s)
     except Exception as err:
-        raise _translate(err, address, model) from err
+        raise _translate(err, address, model, timeout_s) from err
     try:
-        result = c.infer(model, _inputs(module, feeds), outputs=_outputs(module, outputs))
+        if validate:
+            config = _local_config(target, model) or _ask_config(c, model, protocol, timeout_s)
+            check_feeds(config.get("config", config), model, feeds)
+        extra = {"client_timeout": timeout_s} if protocol == "grpc" else {}
+        result = c.infer(model, _inputs(module, feeds), outputs=_outputs(module, outputs), **extra)
         return {n: result.as_numpy(n) for n in outputs}
     except Exception as err:
-        raise _translate(err, address, model) from err
+        raise _translate(err, address, model, timeout_s) from err
     finally:
         c.close()
 
 
 async def infer_async(target: TritonServer | str, model: str, feeds: Mapping[str, Any], *,
-                      outputs: Sequence[str] = ("logits",), protocol: str = "http") -> dict[str, np.ndarray]:
-    """One asynchronous request (``await`` it; gather many to keep the server busy)."""
+                      outputs: Sequence[str] = ("logits",), protocol: str = "http", timeout_s: float = 30.0,
+                      validate: bool = True) -> dict[str, np.ndarray]:
+    """One asynchronous request (``await`` it; gather many to keep the server busy). Arguments as :func:`infer`."""
     module = _module(protocol, aio=True)
     address = _address(target, protocol)
     c = module.InferenceServerClient(address)
     try:
-        result = await c.infer(model, _inputs(_module(protocol), feeds), outputs=_outputs(_module(protocol), outputs))
+        if validate:
+            config = _local_config(target, model) or await asyncio.wait_for(
+                _ask_config(c, model, protocol, timeout_s), timeout_s)
+            check_feeds(config.get("config", config), model, feeds)
+        result = await asyncio.wait_for(
+            c.infer(model, _inputs(_module(protocol), feeds), outputs=_outputs(_module(protocol), outputs)),
+            timeout_s)
         return {n: result.as_numpy(n) for n in outputs}
     except Exception as err:
-        raise _translate(err, address, model) from err
+        raise _translate(err, address, model, timeout_s) from err
     finally:
         await c.close()
 
@@ -1016,6 +1101,7 @@ class LoadResult:
     avg_batch: float = float("nan")
     errors: list[str] = field(default_factory=list, repr=False)
     server_cpu_s: float = float("nan")
+    note: str = ""  # what went wrong with the run itself (the server died during it)
 
     def __bool__(self) -> bool:
         return self.failures == 0
@@ -1048,11 +1134,13 @@ class LoadResult:
     def __str__(self) -> str:
         return (f"{self.label:<22} c={self.concurrency:<3} {self.throughput:8.1f} infer/s  p50 {self.p50_ms:7.2f} ms  "
                 f"p99 {self.p99_ms:7.2f} ms  avg batch {self.avg_batch:5.2f}  server CPU {self.server_cpu_ms:.2f} "
-                f"ms/inf  failures {self.failures}/{self.requests}")
+                f"ms/inf  failures {self.failures}/{self.requests}" + (f"\n  {self.note}" if self.note else ""))
 
 
 async def _closed_loop(address: str, model: str, feeds: Mapping[str, Any], outputs: Sequence[str], protocol: str,
-                       concurrency: int, requests: int, timeout_s: float, progress: Any) -> tuple[list, list, float]:
+                       concurrency: int, requests: int, timeout_s: float, progress: Any,
+                       server: TritonServer | None = None) -> tuple[list, list, float, int]:
+    """Latencies (ms), errors, duration and the requests not sent because the server died (``server.running``)."""
     module, sync = _module(protocol, aio=True), _module(protocol)
     if protocol == "http":
         c = module.InferenceServerClient(address, conn_limit=concurrency, conn_timeout=timeout_s)
@@ -1072,6 +1160,8 @@ async def _closed_loop(address: str, model: str, feeds: Mapping[str, Any], outpu
                 latencies.append((time.perf_counter() - t0) * 1e3)
             except Exception as err:  # noqa: BLE001 - counted and reported, the load goes on
                 errors.append(f"{type(err).__name__}: {_reason(err)}")
+                if server is not None and not server.running:
+                    remaining[0] = -abs(remaining[0])  # stop sending: the rest would fail the same way
             if progress is not None:
                 progress.update(1)
 
@@ -1081,7 +1171,7 @@ async def _closed_loop(address: str, model: str, feeds: Mapping[str, Any], outpu
     finally:
         duration = time.perf_counter() - t0
         await c.close()
-    return latencies, errors, duration
+    return latencies, errors, duration, max(-remaining[0], 0)
 
 
 def _run_coroutine(coro: Any) -> Any:
@@ -1099,14 +1189,26 @@ def _run_coroutine(coro: Any) -> Any:
 def load_test(server: TritonServer | str, model: str, feeds: Mapping[str, Any], *, concurrency: int = 32,
               requests: int = 1000, protocol: str = "grpc", outputs: Sequence[str] = ("logits",),
               label: str | None = None, warmup: int = 50, timeout_s: float = 60.0,
-              progress: bool = False) -> LoadResult:
+              progress: bool = False, validate: bool = True) -> LoadResult:
     """Closed loop: ``concurrency`` clients each send the next request as soon as the previous answer arrives.
 
     gRPC by default: its client costs about half the CPU of the HTTP one per request, which matters when the
     clients share two cores with the server. ``warmup`` requests run first and are not counted. With a :class:`TritonServer`, the average batch size comes
-    from the metrics endpoint (counts before and after).
+    from the metrics endpoint (counts before and after). If the server dies during the run, the result keeps
+    what was measured: answered and failed counts, and a ``note`` saying so (``bool(result)`` is False).
+    ``validate`` checks the feeds once against the model's config, before any load (as :func:`infer`).
     """
     address = _address(server, protocol)
+    if validate:
+        c = client(server, protocol=protocol, timeout_s=timeout_s)
+        try:
+            config = _local_config(server, model) or _ask_config(c, model, protocol, timeout_s)
+            check_feeds(config.get("config", config), model, feeds)
+        except Exception as err:
+            raise _translate(err, address, model, timeout_s) from err
+        finally:
+            c.close()
+    ours = server if isinstance(server, TritonServer) else None
     if warmup:
         _run_coroutine(_closed_loop(address, model, feeds, outputs, protocol, min(concurrency, warmup), warmup,
                                     timeout_s, None))
@@ -1118,18 +1220,22 @@ def load_test(server: TritonServer | str, model: str, feeds: Mapping[str, Any], 
 
         bar = tqdm(total=requests, desc=f"{label or model} c={concurrency}", leave=False)
     try:
-        latencies, errors, duration = _run_coroutine(
-            _closed_loop(address, model, feeds, outputs, protocol, concurrency, requests, timeout_s, bar))
+        latencies, errors, duration, unsent = _run_coroutine(
+            _closed_loop(address, model, feeds, outputs, protocol, concurrency, requests, timeout_s, bar, ours))
     finally:
         if bar is not None:
             bar.close()
     avg = cpu = float("nan")
-    if isinstance(server, TritonServer):
-        cpu = server.cpu_seconds() - cpu_before
+    note = ""
+    if ours is not None and not ours.running:
+        note = (f"the server died during the run (exit code {ours.process.returncode}): {len(latencies)} "
+                f"requests answered, {len(errors)} failed, {unsent} not sent. Its last words: server.log_tail()")
+    elif ours is not None:
+        cpu = ours.cpu_seconds() - cpu_before
         time.sleep(0.6)  # metrics are refreshed every 500 ms (--metrics-interval-ms)
-        avg = average_batch_size(before or "", server.metrics(), model)
-    return LoadResult(label or model, model, protocol, concurrency, requests, len(errors), duration,
-                      np.asarray(latencies), avg, errors[:10], cpu)
+        avg = average_batch_size(before or "", ours.metrics(), model)
+    return LoadResult(label or model, model, protocol, concurrency, requests, len(errors) + unsent, duration,
+                      np.asarray(latencies), avg, errors[:10], cpu, note)
 
 
 def results_table(results: Iterable[LoadResult]) -> str:
