@@ -295,3 +295,14 @@ def test_cli_check_and_refusal(tmp_path, capsys):
     (tmp_path / SOLUTIONS[0].name).write_text("{}")
     assert course.main(["build-labs", "--out", str(tmp_path)]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_an_unreadable_solution_notebook_is_named_and_nothing_is_written(tmp_path, capsys):
+    from trtlab import course
+
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    (solutions / "02_export_onnx.ipynb").write_text("<<<<<<< HEAD\n{ half a merge")
+    with pytest.raises(course.NotebookUnreadable, match=r"02_export_onnx\.ipynb: not a readable notebook"):
+        course.plan_labs(tmp_path / "labs", solutions_dir=solutions)
+    assert not (tmp_path / "labs").exists()

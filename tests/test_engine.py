@@ -148,8 +148,8 @@ def test_rtx_targets_decide():
     meta = _meta(backend="tensorrt_rtx", backend_version="1.7", compute_capability=None, gpu_name=None,
                  rtx_targets=["SM86", "SM89", "SM120"])
     engine.check_compatible(meta, backend="tensorrt_rtx", backend_version="1.7", compute_capability=(8, 9))
-    with pytest.raises(EngineMismatch, match=r"compiled for SM86, SM89, SM120.*9\.0.*CURRENT"):
-        engine.check_compatible(meta, backend="tensorrt_rtx", backend_version="1.7", compute_capability=(9, 0))
+    with pytest.raises(EngineMismatch, match=r"compiled for SM86, SM89, SM120.*7\.5.*CURRENT"):
+        engine.check_compatible(meta, backend="tensorrt_rtx", backend_version="1.7", compute_capability=(7, 5))
 
 
 def test_matching_plan_passes():

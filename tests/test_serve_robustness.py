@@ -302,3 +302,12 @@ def test_taken_port_from_extra_args_is_read_from_the_log(repo):
                                                   "already in use"):
             srv.start()
         assert not srv.running and srv._logdir is None
+
+
+def test_a_corrupt_onnx_is_an_export_error_not_a_protobuf_one(tmp_path):
+    from trtlab.errors import ExportError
+
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x08\x07 not protobuf at all")
+    with pytest.raises(ExportError, match="not a valid ONNX file"):
+        serve.io_from_onnx(bad)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import nbformat
 
-from trtlab.errors import TrtlabError
+from trtlab.errors import LabEdited, NotebookUnreadable, SolutionLeak, SolutionMarkerError
 from trtlab.paths import course_root
 
 __all__ = [
@@ -57,16 +57,16 @@ MARKER_RULE = ("a marker is a line holding exactly `### BEGIN SOLUTION` or `### 
                "trailing blanks allowed), BEGIN and END in pairs, never nested")
 
 
-class SolutionMarkerError(TrtlabError, ValueError):
-    """A solution notebook has a line that looks like a solution marker but is not one, or unpaired markers."""
-
-
-class SolutionLeak(TrtlabError):
-    """A generated lab still holds a line of a solution region; nothing was written."""
-
-
-class LabEdited(TrtlabError, FileExistsError):
-    """A lab in the target folder was changed since it was generated (someone's work); it is not overwritten."""
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A notebook from disk, or :class:`NotebookUnreadable` naming the file and what is wrong with it."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except (nbformat.reader.NotJSONError, json.JSONDecodeError, nbformat.ValidationError, KeyError,
+            UnicodeDecodeError) as err:
+        raise NotebookUnreadable(
+            f"{path}: not a readable notebook ({type(err).__name__}: {str(err).splitlines()[0][:200]}) | expected "
+            "nbformat 4 JSON. Restore it from git (git checkout -- FILE) or fix it in JupyterLab, then run "
+            "build-labs again; no lab was written.") from err
 
 
 def _marker_error(where: str, number: int, line: str, problem: str) -> SolutionMarkerError:
@@ -190,7 +190,7 @@ def content_sha(text: str) -> str:
 def rendered_labs(solutions_dir: Path) -> dict[str, str]:
     """File name → lab notebook text, for every solution notebook (each scanned for solution text)."""
     return {
-        path.name: _dumps(lab_from_solution(nbformat.read(path, as_version=4), name=str(path)))
+        path.name: _dumps(lab_from_solution(read_notebook(path), name=str(path)))
         for path in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb"))
     }
 
@@ -259,7 +259,7 @@ def clean_solutions(solutions_dir: Path) -> list[str]:
     """Normalise solution notebooks in place (outputs cleared); return the names that changed."""
     changed = []
     for path in sorted(solutions_dir.glob("[0-9][0-9]_*.ipynb")):
-        text = _dumps(normalise(nbformat.read(path, as_version=4)))
+        text = _dumps(normalise(read_notebook(path)))
         if path.read_text() != text:
             path.write_text(text)
             changed.append(path.name)
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("say where: --instructor (labs/ in the repository) or --out DIR")
         out = root / "labs" if args.instructor else args.out
         plan = plan_labs(out, solutions_dir=root / "solutions", force=args.force, keep_edited=args.keep_edited)
-    except (SolutionMarkerError, SolutionLeak, LabEdited) as refused:
+    except (SolutionMarkerError, SolutionLeak, LabEdited, NotebookUnreadable) as refused:
         print(f"refused: {refused}", file=sys.stderr)
         return 2
     if args.instructor:  # only once every lab rendered and nothing was refused

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from trtlab import paths
-from trtlab.errors import ArtifactMissing, InputMismatch
+from trtlab.errors import ArtifactMissing, InputMismatch, InvalidArgument
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -197,12 +197,12 @@ def load_shapes(split: str = "train", *, size: int = 32, n: int | None = None, s
     Splits are drawn from different seeds, so train/val/test/calib never share an image.
     """
     if split not in SPLITS:
-        raise ValueError(f"load_shapes: unknown split {split!r}; expected one of {sorted(SPLITS)}")
+        raise InvalidArgument(f"load_shapes: unknown split {split!r}; expected one of {sorted(SPLITS)}")
     if size < 16:
-        raise ValueError(f"load_shapes: size={size} is too small for the shapes to be recognisable; use size >= 16")
+        raise InvalidArgument(f"load_shapes: size={size} is too small for the shapes to be recognisable; use size >= 16")
     count = SPLITS[split] if n is None else int(n)
     if count <= 0:
-        raise ValueError(f"load_shapes: n must be positive; got {n}")
+        raise InvalidArgument(f"load_shapes: n must be positive; got {n}")
     params = {"v": GENERATOR_VERSION, "split": split, "size": size, "n": count, "seed": seed}
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     path = paths.cache() / f"shapes-{split}-{size}px-{count}-s{seed}-{key}.npz"
@@ -241,27 +241,36 @@ def brightness_bins(brightness: np.ndarray, n_bins: int = 4) -> np.ndarray:
 
 
 def to_tensor(images: np.ndarray, meta: Mapping[str, Any] | None = None) -> Any:
-    """uint8 N×H×W×3 (or one H×W×3 image) → float32 torch tensor N×3×H×W, normalised as ``meta`` records.
+    """uint8 N×H×W×C (or one H×W×C image; C = 3 for RGB, 1 for grayscale) → float32 torch tensor N×C×H×W,
+    normalised as ``meta`` records.
 
-    ``meta`` is the checkpoint metadata (keys ``mean``/``std`` in the 0..1 scale); without it the course
-    normalisation x/255 is used.
+    ``meta`` is the checkpoint metadata (keys ``mean``/``std`` in the 0..1 scale, one value per channel); without it
+    the course normalisation x/255 is used.
     """
     import torch
 
     arr = np.asarray(images)
-    if arr.ndim == 3:
+    if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
         arr = arr[None]
-    if arr.ndim != 4 or arr.shape[-1] != 3:
-        raise InputMismatch(f"to_tensor: got an array of shape {arr.shape}, expected N×H×W×3 (RGB, channels last); "
-                            "pass dataset.images, not tensors that were already converted")
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
+        raise InputMismatch(f"to_tensor: got an array of shape {arr.shape}, expected N×H×W×3 (RGB) or N×H×W×1 "
+                            "(grayscale), channels last; pass dataset.images, not tensors that were already "
+                            "converted (grayscale N×H×W: add the axis with images[..., None])")
     if arr.dtype != np.uint8:
         raise InputMismatch(f"to_tensor: got dtype {arr.dtype}, expected uint8 images in 0..255; "
                             "convert with (x * 255).round().astype(np.uint8) if they are floats in 0..1")
-    norm = meta or COURSE_NORMALISATION
-    mean = torch.tensor(norm.get("mean", [0.0] * 3), dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(norm.get("std", [1.0] * 3), dtype=torch.float32).view(1, 3, 1, 1)
+    c = arr.shape[-1]
+    norm = dict(meta) if meta else {}
+    mean, std = list(norm.get("mean", [0.0] * c)), list(norm.get("std", [1.0] * c))
+    if meta is None and c != 3:
+        mean, std = [0.0] * c, [1.0] * c
+    if len(mean) != c or len(std) != c:
+        raise InputMismatch(f"to_tensor: {c}-channel images, but the metadata's mean/std have {len(mean)}/{len(std)} "
+                            f"values | expected one per channel | pass meta with mean/std of length {c}")
     x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
-    return ((x - mean) / std).contiguous()
+    shift = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)
+    scale = torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1)
+    return ((x - shift) / scale).contiguous()
 
 
 def to_numpy_input(images: np.ndarray, meta: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -278,9 +287,28 @@ def batches(dataset: Dataset, batch_size: int, *, shuffle: bool = False, seed: i
         yield dataset.images[idx], dataset.labels[idx]
 
 
-def random_feeds(shape: Sequence[int] = (1, 3, 32, 32), *, name: str = "images", seed: int = 0) -> dict[str, np.ndarray]:
-    """A feed dict of uniform random float32 in 0..1 (for smoke tests and warm-ups, not for accuracy)."""
-    return {name: np.random.default_rng(seed).random(tuple(shape), dtype=np.float32)}
+def random_feeds(shape: Sequence[int] | Any = (1, 3, 32, 32), *, name: str = "images", seed: int = 0,
+                 batch: int = 1) -> dict[str, np.ndarray]:
+    """A feed dict of uniform random values in 0..1 (for smoke tests and warm-ups, not for accuracy).
+
+    ``shape`` is one input's shape (named ``name``: the course model's 1×3×32×32 ``images`` by default), or a model
+    to follow: an ONNX path or a runner, whose every input gets its own name, dtype and shape (dynamic dims =
+    ``batch``).
+    """
+    rng = np.random.default_rng(seed)
+    if isinstance(shape, (str, Path)) or hasattr(shape, "inputs"):
+        from trtlab.runtime import OnnxRuntimeRunner
+
+        runner = shape if hasattr(shape, "inputs") else OnnxRuntimeRunner(shape)
+        feeds = {}
+        for spec in runner.inputs().values():
+            dims = tuple(batch if d is None else d for d in spec.shape)
+            if None in spec.shape[1:]:
+                raise InputMismatch(f"random_feeds: input {spec.describe()} has free sizes besides the batch | pass "
+                                    "a shape instead")
+            feeds[spec.name] = rng.random(dims).astype(spec.dtype)
+        return feeds
+    return {name: rng.random(tuple(shape), dtype=np.float32)}
 
 
 def sample_grid(dataset: Dataset, *, per_class: int = 6, seed: int = 0, ax=None):
@@ -319,7 +347,7 @@ def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify
     offline). The archive's sha256 is checked against the published one.
     """
     if split not in ("train", "test"):
-        raise ValueError(f"load_cifar10: unknown split {split!r}; expected 'train' or 'test'")
+        raise InvalidArgument(f"load_cifar10: unknown split {split!r}; expected 'train' or 'test'")
     base = Path(root) if root is not None else paths.cache()
     archive = base / "cifar-10-python.tar.gz"
     folder = base / "cifar-10-batches-py"

@@ -31,7 +31,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from trtlab import _compat
-from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, UnsupportedFeature
+from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, InvalidArgument, UnsupportedFeature
 
 __all__ = [
     "CollectingLogger",
@@ -106,8 +106,23 @@ class EngineMetadata:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "EngineMetadata":
+        """The metadata in ``data``; ValueError naming the first field that is missing or of the wrong type."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"it holds a JSON {type(data).__name__}, expected an object of fields")
+        for name, kinds in _REQUIRED_FIELDS.items():
+            if not isinstance(data.get(name), kinds):
+                got = "missing" if name not in data else f"{data[name]!r} ({type(data[name]).__name__})"
+                raise ValueError(f"field {name!r} is {got}, expected {' or '.join(k.__name__ for k in kinds)}")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+#: Sidecar fields the checks read, with their JSON types (a sidecar edited by hand is refused, not half-read).
+_REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
+    "backend": (str,), "backend_version": (str,), "precision": (str,), "onnx_sha256": (str,), "plan_sha256": (str,),
+    "plan_bytes": (int,), "profiles": (dict,), "format": (int,), "rtx_targets": (list, type(None)),
+    "compute_capability": (str, type(None)),
+}
 
 
 def _sidecar(plan_path: Path) -> Path:
@@ -147,8 +162,9 @@ def read_metadata(path: str | os.PathLike) -> EngineMetadata:
     try:
         return EngineMetadata.from_dict(json.loads(side.read_text()))
     except (ValueError, TypeError) as err:
-        raise EngineMismatch(f"engine {path.name}: metadata {side.name} is unreadable ({err}) | rebuild it with "
-                             "tl.engine.build(onnx, ...)") from err
+        raise EngineMismatch(f"engine {path.name}: metadata {side.name} is not a trtlab sidecar: {err} | expected "
+                             "the JSON object tl.engine.build writes next to the plan | rebuild it with "
+                             "tl.engine.build(onnx, ...); never edit a sidecar by hand") from err
 
 
 # ---------------------------------------------------------------- compatibility
@@ -189,6 +205,14 @@ def check_compatible(meta: EngineMetadata, *, backend: str, backend_version: str
         if "CURRENT" in targets and meta.compute_capability:
             major, minor = meta.compute_capability.split(".")
             allowed.add((int(major), int(minor)))
+        if tuple(compute_capability) not in allowed and tuple(compute_capability) not in \
+                _compat.RTX_COMPUTE_CAPABILITIES:
+            supported = ", ".join(f"{a}.{b}" for a, b in _compat.RTX_COMPUTE_CAPABILITIES)
+            raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
+                                 f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc}, which TensorRT-RTX "
+                                 f"does not support at all (it runs on {supported}) | no RTX build can run here | "
+                                 f"build a TensorRT engine on this GPU instead: install TensorRT (pip install -e "
+                                 f"'.[tensorrt]') and tl.engine.build({meta.onnx_path or 'model.onnx'!r})")
         if tuple(compute_capability) not in allowed:
             raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
                                  f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc} | "
@@ -218,13 +242,25 @@ def load_plan(path: str | os.PathLike, *, verify_runtime: bool = True) -> tuple[
     if verify_runtime:
         flavour = _compat.runtime_flavour()
         if flavour is None:
-            raise UnsupportedFeature(f"engine {path.name} ({meta.label}, {meta.precision}) verified, but no "
-                                     "TensorRT-family runtime can execute engines on this machine | use "
+            _check_version_without_runtime(path, meta)
+            raise UnsupportedFeature(f"engine {path.name} ({meta.label}, {meta.precision}): its sha256 matches its "
+                                     "metadata, but no TensorRT-family runtime can execute engines on this machine, so "
+                                     "whether it fits the GPU it will run on was not checked | use "
                                      "tl.runtime.OnnxRuntimeRunner here, or a machine with an NVIDIA GPU and TensorRT")
         gpu = _current_gpu()
         check_compatible(meta, backend=flavour.module_name, backend_version=str(flavour.version),
                          compute_capability=gpu[1] if gpu else None, gpu_name=gpu[0] if gpu else None)
     return plan, meta
+
+
+def _check_version_without_runtime(path: Path, meta: EngineMetadata) -> None:
+    """Without a runtime, still compare the plan's TensorRT version with the same package installed here, if any:
+    a plan from another version will not load on a GPU machine with this install either."""
+    here = next((f for f in _compat.flavours() if f.module_name == meta.backend), None)
+    if here is not None and str(here.version) != meta.backend_version:
+        raise EngineMismatch(f"engine {path.name} was built by {meta.label}; {here.label} is installed here | a plan "
+                             f"only loads in the exact TensorRT version that built it | rebuild it with this version: "
+                             f"tl.engine.build({meta.onnx_path or 'model.onnx'!r}, precision={meta.precision!r})")
 
 
 @dataclass
@@ -296,8 +332,14 @@ def parse_onnx(parser: Any, onnx: bytes | str | os.PathLike, *, where: str = "mo
         op, name = err.node_operator(), err.node_name()
         at = f"node {node} ({op} {name!r})" if node >= 0 else "the model"
         lines.append(f"  - {at}: {err.desc()} [{err.code()}]")
-    hint = ("a custom op needs a plugin (Lab 05); an unsupported opset needs re-export; a malformed file needs "
-            "re-export (Lab 02)")
+    text = " ".join(lines)
+    if "Plugin not found" in text or "UNSUPPORTED_NODE" in text or "No importer" in text:
+        hint = "an op TensorRT has no importer for needs a plugin (Lab 05), or a re-export that avoids it"
+    elif "ParseFromCodedStream" in text or "MODEL_DESERIALIZE" in text:
+        hint = "the file is not readable ONNX: export it again (Lab 02)"
+    else:
+        hint = ("likely causes: an unsupported opset (re-export with opset=18), an op or attribute TensorRT does "
+                "not handle (a plugin, Lab 05), or a malformed file (re-export, Lab 02)")
     raise BuildError(f"the ONNX parser rejected {where} with {parser.num_errors} error(s):\n" + "\n".join(lines)
                      + f"\n| expected a graph of TensorRT-supported ops | {hint}")
 
@@ -307,7 +349,10 @@ def profile_shapes(input_shape: Sequence[int | None | str], batch: tuple[int, in
     rest = [int(d) for d in input_shape[1:]]  # type: ignore[arg-type]
     lo, opt, hi = batch
     if not lo <= opt <= hi:
-        raise ValueError(f"profile batch sizes must satisfy min <= opt <= max; got {batch}")
+        raise InvalidArgument(f"profile batch sizes must satisfy min <= opt <= max; got {batch} | reorder them")
+    if lo < 1:
+        raise InvalidArgument(f"profile batch sizes {batch}: a batch of {lo} images computes nothing | expected "
+                              "sizes >= 1, e.g. batch=(1, 8, 32)")
     return tuple((b, *rest) for b in (lo, opt, hi))
 
 
@@ -315,8 +360,9 @@ def detect_precision(onnx: bytes | str | os.PathLike) -> str:
     """"int8" when the ONNX has Q/DQ nodes, "fp16" when its weights are fp16 (AutoCast), else "fp32"."""
     import onnx as onnx_lib
 
-    model = onnx_lib.load_from_string(bytes(onnx)) if isinstance(onnx, (bytes, bytearray)) else onnx_lib.load(
-        str(onnx), load_external_data=False)
+    from trtlab.export import load_onnx
+
+    model = load_onnx(onnx if isinstance(onnx, (bytes, bytearray)) else Path(onnx), load_external_data=False)
     ops = {n.op_type for n in model.graph.node}
     if "QuantizeLinear" in ops or "DequantizeLinear" in ops:
         return "int8"
@@ -349,6 +395,18 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
                timing_cache: str | os.PathLike | None = None, rtx_targets: Sequence[str] | None = None,
                flavour: _compat.TensorRTFlavour | None = None, verbose: bool = False) -> tuple[bytes, dict[str, Any]]:
     """Parse and build; return (plan bytes, facts for the metadata). :func:`build` also saves it."""
+    from trtlab.export import load_onnx
+
+    load_onnx(onnx if isinstance(onnx, (bytes, bytearray)) else Path(onnx), load_external_data=False)  # clear errors
+    verbosity = _VERBOSITY.get(str(profiling_verbosity).lower())
+    if verbosity is None:
+        old = (" ('verbose' is the old name of 'detailed': ProfilingVerbosity.kVERBOSE, deprecated in TensorRT 8.0, "
+               "absent from TensorRT 10 and TensorRT-RTX)") if str(profiling_verbosity).lower() == "verbose" else ""
+        raise InvalidArgument(f"profiling_verbosity={profiling_verbosity!r} is not a TensorRT profiling verbosity"
+                              f"{old} | expected one of {sorted(_VERBOSITY)} | 'detailed' keeps layer details for "
+                              "the engine inspector")
+    if not 0 <= optimization_level <= 5:
+        raise InvalidArgument(f"optimization_level must be 0..5 (TensorRT's default is 3); got {optimization_level}")
     flavour = flavour or _compat.builder_flavour()
     if TYPE_CHECKING:  # mypy checks every call below against the TensorRT stubs (tests/test_typing.py)
         import tensorrt as trt
@@ -362,16 +420,14 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
     config = builder.create_builder_config()
     if workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
-    if not 0 <= optimization_level <= 5:
-        raise ValueError(f"optimization_level must be 0..5 (TensorRT's default is 3); got {optimization_level}")
     config.builder_optimization_level = optimization_level
-    verbosity = {"detailed": "DETAILED", "layer_names_only": "LAYER_NAMES_ONLY", "none": "NONE"}[profiling_verbosity]
     config.profiling_verbosity = getattr(trt.ProfilingVerbosity, verbosity)
     notes: list[str] = []
 
     inputs = [network.get_input(i) for i in range(network.num_inputs)]
     outputs = [network.get_output(i) for i in range(network.num_outputs)]
     profiles: dict[str, list[list[int]]] = {}
+    _check_shapes_name_inputs(shapes, inputs)
     dynamic = [t for t in inputs if any(d < 0 for d in _dims(t.shape))]
     if dynamic:
         profile = builder.create_optimization_profile()
@@ -397,7 +453,7 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
         wanted = list(rtx_targets) if rtx_targets else (["CURRENT"] if gpu else list(_compat.RTX_DEFAULT_TARGETS))
         targets = _compat.set_rtx_targets(config, trt, wanted)
     elif rtx_targets:
-        raise ValueError("rtx_targets only applies to TensorRT-RTX builds; TensorRT builds for the GPU it runs on")
+        raise InvalidArgument("rtx_targets only applies to TensorRT-RTX builds; TensorRT builds for the GPU it runs on")
 
     cache = None
     if timing_cache is not None:
@@ -414,8 +470,8 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
     seconds = time.perf_counter() - start
     if plan is None:
         detail = "\n".join(f"  - {e}" for e in logger.errors[-5:]) or "  (no error was logged)"
-        raise BuildError(f"{flavour.label} could not build the engine:\n{detail}\n| check the profile shapes and the "
-                         "workspace limit; run with verbose=True for the full log")
+        raise BuildError(f"{flavour.label} could not build the engine:\n{detail}\n| {_build_hint(logger.errors)}; "
+                         "run with verbose=True for the full log")
     if cache is not None and timing_cache is not None:
         _atomic_write(Path(timing_cache), bytes(config.get_timing_cache().serialize()))
 
@@ -436,6 +492,37 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
     return bytes(plan), facts
 
 
+_VERBOSITY = {"detailed": "DETAILED", "layer_names_only": "LAYER_NAMES_ONLY", "none": "NONE"}
+
+
+def _build_hint(errors: Sequence[str]) -> str:
+    """What to do about a failed build: the cause when the log names it, else the likely causes, marked as such."""
+    text = " ".join(errors)
+    if "at least one output" in text:
+        return "the network has no output: the ONNX graph computes nothing; export it again with its outputs"
+    if "memory" in text.lower() or "workspace" in text.lower():
+        return "out of memory: raise workspace_mib, or lower the profile's max shapes"
+    if "profile" in text.lower():
+        return "fix the optimization profile (shapes=/batch=) the log names"
+    return "likely causes (not detected): profile shapes the network cannot take, too small a workspace limit"
+
+
+def _check_shapes_name_inputs(shapes: Shapes | None, inputs: Sequence[Any]) -> None:
+    """Every ``shapes`` entry must name an input; one for a static input must be that input's shape."""
+    if not shapes:
+        return
+    declared = {t.name: _dims(t.shape) for t in inputs}
+    unknown = [name for name in shapes if name not in declared]
+    if unknown:
+        raise InvalidArgument(f"shapes names {unknown}, which the network does not take | its inputs are "
+                              f"{declared} (-1 = dynamic) | key shapes by these names")
+    for name, triple in shapes.items():
+        dims = declared[name]
+        if all(d >= 0 for d in dims) and any(tuple(int(x) for x in s) != dims for s in triple):
+            raise InvalidArgument(f"shapes[{name!r}] = {tuple(tuple(s) for s in triple)}, but input {name!r} is "
+                                  f"static, {dims} | drop the entry, or export with a dynamic batch")
+
+
 def _dims(shape: Any) -> tuple[int, ...]:
     """A TensorRT ``Dims`` as a tuple of ints (-1 = dynamic)."""
     return tuple(int(shape[i]) for i in range(len(shape)))
@@ -451,6 +538,11 @@ def _check_profile(name: str, declared: tuple[int, ...], lo: Sequence[int], opt:
             i, d, s = fixed[0]
             raise BuildError(f"profile for {name!r}: {label} shape {tuple(shape)} sets dimension {i} to {s}, but the "
                              f"ONNX fixes it at {d} | only dynamic (-1) dimensions may vary")
+    zero = [(label, tuple(shape)) for label, shape in (("min", lo), ("opt", opt), ("max", hi))
+            if any(s < 1 for d, s in zip(declared, shape) if d < 0)]
+    if zero:
+        raise BuildError(f"profile for {name!r}: {zero[0][0]} shape {zero[0][1]} has a dynamic dimension of size < 1 "
+                         "(a batch of 0 computes nothing) | expected sizes >= 1")
     if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
         raise BuildError(f"profile for {name!r}: need min <= opt <= max in every dimension; got min {tuple(lo)}, "
                          f"opt {tuple(opt)}, max {tuple(hi)} | reorder them")

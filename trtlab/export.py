@@ -2,10 +2,12 @@
 
 - :func:`export_onnx` wraps ``torch.onnx.export``: the dynamo exporter (the default since torch 2.9) or the legacy
   TorchScript one (``dynamo=False``, deprecated), a dynamic batch axis, opset ≥ 18, one self-contained file
-  (``external_data=False``), inputs/outputs named ``images``/``logits``.
+  (``external_data=False``), inputs/outputs named ``images``/``logits`` unless you name them; channels and
+  output count read from the model.
 - :func:`check_onnx` runs ``onnx.checker`` (full check) and strict shape inference, with readable errors for a
   missing, truncated or corrupt file.
-- :func:`parity` compares ONNX Runtime with PyTorch on real batches (max abs/rel error, top-1 agreement).
+- :func:`parity` compares ONNX Runtime with PyTorch on real batches: every output, a tolerance per precision with
+  absolute and relative error (:data:`PARITY_TOLERANCES`), NaN/Inf reported, top-1 agreement.
 - :func:`inspect_onnx`: I/O names, shapes, dtypes, dynamic dims, op histogram, parameter count, file size.
 - :func:`tensorrt_accepts`: "will TensorRT accept this?" — parses and builds for real with every TensorRT-family
   builder installed (TensorRT-RTX builds ahead of time on a CPU), a strongly typed network and an optimization
@@ -32,13 +34,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from trtlab import _compat, paths
-from trtlab.errors import ArtifactMissing, ExportError, InputMismatch
+from trtlab._parity import PARITY_TOLERANCES, OutputParity, Parity, parity
+from trtlab.errors import ArtifactMissing, ExportError, InputMismatch, InvalidArgument
 
 __all__ = [
     "Acceptance",
     "AcceptanceReport",
     "COURSE_ONNX",
     "OnnxSummary",
+    "OutputParity",
+    "PARITY_TOLERANCES",
     "Parity",
     "ParserIssue",
     "Simplified",
@@ -78,27 +83,73 @@ def quiet_exporter():
         logger.setLevel(level)
 
 
-def _hw(input_size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(input_size, int):
-        return input_size, input_size
-    size = tuple(int(s) for s in input_size)
-    if len(size) == 3:  # (C, H, W)
-        size = size[1:]
-    if len(size) != 2:
-        raise ValueError(f"export_onnx: input_size {input_size!r} not understood; expected 32 or (32, 32)")
-    return size  # type: ignore[return-value]
+def _first_layer_channels(model) -> int | None:
+    """Input channels of the model's first conv layer (None when it starts with something else)."""
+    import torch.nn as nn
+
+    return next((int(m.in_channels) for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))),
+                None)
+
+
+def _sample_shape(model, input_size: int | Sequence[int]) -> tuple[int, ...]:
+    """(C, H, W) of one sample: H, W from ``input_size``; C from it when given as (C, H, W), else from the model's
+    first conv layer, and the two must agree (a (1, 64, 64) size on a 3-channel model is a mistake, said so)."""
+    size = (int(input_size),) * 2 if isinstance(input_size, int) else tuple(int(s) for s in input_size)
+    if len(size) not in (2, 3) or min(size) < 1:
+        raise InvalidArgument(f"export_onnx: input_size {input_size!r} not understood | expected 32, (H, W) or "
+                              "(C, H, W), e.g. input_size=(1, 48, 48) for 48×48 grayscale images")
+    channels = _first_layer_channels(model)
+    if len(size) == 3:
+        if channels is not None and channels != size[0]:
+            raise InvalidArgument(f"export_onnx: input_size {tuple(size)} gives {size[0]} channel(s), but the first "
+                                  f"conv of {type(model).__name__} takes {channels} | pass input_size=({channels}, "
+                                  f"{size[1]}, {size[2]}), or fix the model's first layer")
+        return size
+    if channels is None:
+        raise InvalidArgument(f"export_onnx: {type(model).__name__} does not start with a conv layer, so its "
+                              f"channel count cannot be read from it | pass input_size=(C, {size[0]}, {size[1]})")
+    return (channels, *size)
+
+
+def _names(value: str | Sequence[str] | None, count: int, what: str, default: str) -> list[str]:
+    if value is None:
+        if count == 1:
+            return [default]
+        raise InvalidArgument(f"export_onnx: the model has {count} {what}s; name each one | pass "
+                              f"{what}_name=({', '.join(repr(f'{what}{i}') for i in range(count))}) with your names")
+    names = [value] if isinstance(value, str) else list(value)
+    if len(names) != count:
+        raise InvalidArgument(f"export_onnx: {len(names)} {what} name(s) {names} for a model with {count} {what}(s) "
+                              f"| pass one name per {what}, in order")
+    return names
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _exporter_message(err: BaseException, limit: int = 30) -> str:
+    """The exporter's own message without terminal colour codes, kept whole up to ``limit`` lines."""
+    lines = [ln.rstrip() for ln in _ANSI.sub("", str(err)).strip().splitlines() if ln.strip()]
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... ({len(lines) - limit} more lines in the chained exception above)"]
+    return "\n".join(f"    {ln}" for ln in lines) or "    (no message)"
 
 
 def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dynamic_batch: bool = True,
-                opset: int = MIN_OPSET, dynamo: bool = True, input_name: str = INPUT_NAME,
-                output_name: str = OUTPUT_NAME, metadata: Mapping[str, Any] | None = None,
-                check: bool = True) -> Path:
-    """Export ``model`` (an image classifier taking N×3×H×W float32) to one self-contained ONNX file.
+                opset: int = MIN_OPSET, dynamo: bool = True, input_name: str | Sequence[str] = INPUT_NAME,
+                output_name: str | Sequence[str] | None = None, metadata: Mapping[str, Any] | None = None,
+                check: bool = True, example_inputs: Sequence[Any] | None = None) -> Path:
+    """Export ``model`` to one self-contained ONNX file with a dynamic batch (dimension 0 of every input and output).
 
+    The example input is N×C×H×W float32: H, W from ``input_size`` (32, (H, W) or (C, H, W)), C from the model's first
+    conv layer. ``example_inputs`` (one tensor per input, any shapes, batch first) replaces it for models that take
+    several or non-image inputs; ``input_name`` then names each. ``output_name`` defaults to ``logits`` for a model
+    with one output; a model that returns several (a tuple) needs one name per output.
     ``dynamo=True`` (default, torch ≥ 2.9) traces with ``torch.export`` and declares the batch dimension with
     ``dynamic_shapes``; ``dynamo=False`` is the legacy TorchScript exporter with ``dynamic_axes`` (deprecated, still
     what most blog posts show). ``metadata`` is stored in the file's ``metadata_props`` (JSON-encoded values).
-    Returns the path; with ``check`` the file is validated by :func:`check_onnx`.
+    Returns the path; with ``check`` the file is validated by :func:`check_onnx`. The model's train/eval mode is
+    restored afterwards.
     """
     import onnx
     import torch
@@ -106,30 +157,45 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
     if opset < MIN_OPSET:
         raise ExportError(f"export_onnx: opset {opset} requested; the course needs opset >= {MIN_OPSET} (the dynamo "
                           f"exporter's minimum, and what TensorRT 10/11 parse best); use opset={MIN_OPSET}")
-    h, w = _hw(input_size)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = model.eval()
-    device = next(model.parameters()).device
-    # batch 2, not 1: torch.export specialises a dimension of size 1, which would pin the batch to 1
-    sample = torch.zeros(2, 3, h, w, device=device)
-    kwargs: dict[str, Any] = dict(input_names=[input_name], output_names=[output_name], opset_version=opset)
-    if dynamo:
-        kwargs.update(dynamo=True, external_data=False, verbose=False)
-        if dynamic_batch:
-            kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
+    tensor = next(iter(model.parameters()), None)
+    tensor = tensor if tensor is not None else next(iter(model.buffers()), None)
+    device = tensor.device if tensor is not None else torch.device("cpu")  # a model without weights runs anywhere
+    if example_inputs is None:
+        # batch 2, not 1: torch.export specialises a dimension of size 1, which would pin the batch to 1
+        samples: tuple[Any, ...] = (torch.zeros(2, *_sample_shape(model, input_size), device=device),)
     else:
-        kwargs["dynamo"] = False
-        if dynamic_batch:
-            kwargs["dynamic_axes"] = {input_name: {0: "batch"}, output_name: {0: "batch"}}
+        samples = tuple(torch.as_tensor(t).to(device) for t in example_inputs)
+    inputs = _names(input_name, len(samples), "input", INPUT_NAME)
+    was_training = model.training
+    model.eval()
     try:
+        with torch.no_grad():
+            out = model(*samples)
+        outputs = _names(output_name, len(out) if isinstance(out, (tuple, list)) else 1, "output", OUTPUT_NAME)
+        kwargs: dict[str, Any] = dict(input_names=inputs, output_names=outputs, opset_version=opset)
+        if dynamo:
+            kwargs.update(dynamo=True, external_data=False, verbose=False)
+            if dynamic_batch:
+                batch = torch.export.Dim("batch", min=1, max=4096)
+                kwargs["dynamic_shapes"] = tuple({0: batch} for _ in samples)
+        else:
+            kwargs["dynamo"] = False
+            if dynamic_batch:
+                kwargs["dynamic_axes"] = {name: {0: "batch"} for name in (*inputs, *outputs)}
         with quiet_exporter(), torch.no_grad():
-            torch.onnx.export(model, (sample,), str(path), **kwargs)
+            torch.onnx.export(model, samples, str(path), **kwargs)
+    except InvalidArgument:
+        raise
     except Exception as err:  # noqa: BLE001 - the exporter raises many types; say which model and how
-        raise ExportError(f"torch.onnx.export failed for {type(model).__name__} with input (2, 3, {h}, {w}) "
-                          f"({'dynamo' if dynamo else 'legacy'} exporter, opset {opset}): {type(err).__name__}: "
-                          f"{str(err).splitlines()[0] if str(err) else ''}. Check that the model runs on that input "
-                          "in eval mode; try the other exporter (dynamo=...) to compare") from err
+        shapes = ", ".join(str(tuple(t.shape)) for t in samples)
+        raise ExportError(f"export of {type(model).__name__} with input {shapes} failed "
+                          f"({'dynamo' if dynamo else 'legacy'} exporter, opset {opset}): {type(err).__name__}:\n"
+                          f"{_exporter_message(err)}\n| expected a model that runs on that input in eval mode | "
+                          "check the input size and channels; try the other exporter (dynamo=...) to compare") from err
+    finally:
+        model.train(was_training)
     if metadata:
         proto = onnx.load(str(path))
         for key, value in metadata.items():
@@ -150,7 +216,7 @@ def load_onnx(source: str | Path | bytes, *, load_external_data: bool = True):
     from google.protobuf.message import DecodeError
 
     if isinstance(source, (bytes, bytearray)):
-        data, where = bytes(source), "the ONNX bytes"
+        data, where = bytes(source), "the bytes given"
     else:
         p = Path(source)
         if not p.exists():
@@ -165,8 +231,12 @@ def load_onnx(source: str | Path | bytes, *, load_external_data: bool = True):
         raise ExportError(f"{where} is not a valid ONNX file ({len(data)} bytes; protobuf: {err}). It is truncated "
                           "(an interrupted copy or export) or not ONNX at all: export it again") from err
     if not proto.graph.node and not proto.graph.output:
-        raise ExportError(f"{where} decoded to an empty model ({len(data)} bytes): the file is truncated or "
-                          "not ONNX; export it again")
+        raise ExportError(f"{where} holds no graph ({len(data)} bytes decode to a model with no nodes and no "
+                          "outputs) | expected an ONNX model with at least one output | the file is truncated, not "
+                          "ONNX, or was saved from an empty graph: export it again")
+    if not proto.graph.output:
+        raise ExportError(f"{where} has {len(proto.graph.node)} node(s) but no graph output, so nothing can be "
+                          "computed | expected at least one output | export again with output_names=[...]")
     if load_external_data and not isinstance(source, (bytes, bytearray)):
         from onnx.external_data_helper import load_external_data_for_model, uses_external_data
 
@@ -189,10 +259,24 @@ def check_onnx(source: str | Path | bytes) -> str:
         onnx.shape_inference.infer_shapes(proto, check_type=True, strict_mode=True, data_prop=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        unknown = _UNKNOWN_OP.search(str(err))
+        if unknown:
+            op = unknown.group("op") or unknown.group("node") or "?"
+            domain = unknown.group("domain")
+            what = (f"op {op!r} is not an ONNX operator (opset {unknown.group('version')})" if not domain else
+                    f"op {op!r} is in domain {domain!r}, which the file does not import (opset_import)")
+            raise ExportError(f"ONNX validation: {what}. The file is intact; the op is custom or misspelt | "
+                              "expected standard ONNX ops, or custom ops in a domain of their own listed in "
+                              "opset_import | a custom op needs a TensorRT plugin and an ONNX Runtime kernel "
+                              "(Lab 05); a misspelt one, a fix in the model and a re-export") from err
         raise ExportError(f"ONNX validation failed: {first}. The file is damaged or the graph is inconsistent "
                           "(a missing initializer, a wrong shape); export it again from the model") from err
     opset = _default_opset(proto)
     return f"valid ONNX: opset {opset}, {len(proto.graph.node)} nodes, checker and shape inference passed"
+
+
+_UNKNOWN_OP = re.compile(r"No Op registered for (?P<op>\S+) with domain_version of (?P<version>\d+)"
+                         r"|No opset import for domain '(?P<domain>[^']*)'(?:[\s\S]*?OpType: (?P<node>\S+))?")
 
 
 def _default_opset(proto) -> int:
@@ -283,74 +367,7 @@ def inspect_onnx(source: str | Path | bytes) -> OnnxSummary:
         parameters=params, metadata={p.key: p.value for p in proto.metadata_props})
 
 
-# ---------------------------------------------------------------- parity with PyTorch
-
-
-@dataclass
-class Parity:
-    """ONNX Runtime vs PyTorch on the same inputs. Truthy when within tolerance with 100 % top-1 agreement."""
-
-    n: int
-    max_abs: float
-    max_rel: float
-    top1_agreement: float
-    atol: float
-    backend: str = "onnxruntime"
-
-    @property
-    def passed(self) -> bool:
-        return self.max_abs <= self.atol and self.top1_agreement == 1.0
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __repr__(self) -> str:
-        verdict = "PASS" if self.passed else "FAIL"
-        return (f"Parity({verdict}: {self.backend} vs PyTorch on {self.n} images: max |Δ| {self.max_abs:.2e} "
-                f"(limit {self.atol:g}), max rel {self.max_rel:.2e}, top-1 agreement {self.top1_agreement:.2%})")
-
-
-def _as_input(images: np.ndarray, meta: Mapping[str, Any] | None) -> np.ndarray:
-    from trtlab.data import to_numpy_input
-
-    arr = np.asarray(images)
-    if arr.dtype == np.uint8:
-        return to_numpy_input(arr, meta)
-    if arr.ndim != 4 or arr.shape[1] != 3:
-        raise InputMismatch(f"parity: got an array of shape {arr.shape} and dtype {arr.dtype}; expected uint8 "
-                            "N×H×W×3 images (dataset.images) or float32 N×3×H×W model inputs")
-    return arr
-
-
-def parity(model, onnx_model: str | Path | bytes, images: np.ndarray, *, meta: Mapping[str, Any] | None = None,
-           atol: float = 1e-4, batch_size: int = 250) -> Parity:
-    """Run PyTorch and ONNX Runtime (CPU) on the same batches; compare logits and top-1.
-
-    ``images`` are uint8 N×H×W×3 (normalised as ``meta`` records) or float32 N×3×H×W. Max rel is max |Δ| divided by
-    the largest |logit|, a scale-aware relative error that does not explode near zero.
-    """
-    from trtlab.runtime import OnnxRuntimeRunner, TorchRunner
-
-    x = _as_input(images, meta)
-    source = onnx_model if isinstance(onnx_model, (bytes, bytearray)) else str(load_path(onnx_model))
-    ort_runner = OnnxRuntimeRunner(source)
-    spec = next(iter(ort_runner.inputs().values()))
-    torch_runner = TorchRunner(model, device="cpu", input_specs=[spec], output_names=[OUTPUT_NAME])
-    max_abs = scale = 0.0
-    agree = 0
-    for start in range(0, len(x), batch_size):
-        feed = x[start:start + batch_size]
-        got = next(iter(ort_runner.infer({spec.name: feed}).values()))
-        ref = torch_runner.infer({spec.name: feed})[OUTPUT_NAME]
-        if got.shape != ref.shape:
-            raise InputMismatch(f"parity: ONNX output shape {got.shape} differs from PyTorch {ref.shape}; "
-                                "the file was exported from another model")
-        max_abs = max(max_abs, float(np.abs(got.astype(np.float64) - ref).max()))
-        scale = max(scale, float(np.abs(ref).max()))
-        agree += int((got.argmax(1) == ref.argmax(1)).sum())
-    ort_runner.close()
-    return Parity(len(x), max_abs, max_abs / max(scale, 1e-12), agree / max(len(x), 1), atol,
-                  backend=ort_runner.name)
+# ---------------------------------------------------------------- parity with PyTorch: trtlab._parity
 
 
 def load_path(source: str | Path) -> Path:
@@ -512,11 +529,8 @@ def tensorrt_accepts(source: str | Path | bytes, *, batch: tuple[int, int, int] 
     one). ``backends`` restricts to ``"tensorrt"`` and/or ``"tensorrt_rtx"``. TensorRT-RTX builds on a CPU;
     ``tensorrt`` builds need a GPU and are skipped (and said so) without one.
     """
-    if isinstance(source, (bytes, bytearray)):
-        data = bytes(source)
-    else:
-        load_onnx(source, load_external_data=False)  # a clear error for a missing/corrupt file
-        data = Path(source).read_bytes()
+    load_onnx(source, load_external_data=False)  # a clear error for missing, corrupt, non-ONNX or empty input
+    data = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
     results = []
     for flavour in _compat.flavours():
         if backends is not None and flavour.module_name not in backends:

@@ -21,20 +21,16 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from trtlab.errors import InvalidArgument
+
 __all__ = ["ARCHITECTURES", "STEMS", "build", "count_macs", "count_parameters", "mobilenet_v2", "resnet18",
            "resnet34", "vgg11_bn"]
 
 STEMS = ("imagenet", "cifar", "small")
 
 
-def _nn():
-    import torch.nn as nn
-
-    return nn
-
-
 def _basic_block_class():
-    nn = _nn()
+    import torch.nn as nn
 
     class BasicBlock(nn.Module):
         """torchvision's BasicBlock: two 3×3 convs with BatchNorm and an identity (or 1×1 conv) shortcut."""
@@ -65,7 +61,7 @@ def _resnet(layers: list[int], num_classes: int, stem: str):
     import torch.nn as nn
 
     if stem not in STEMS:
-        raise ValueError(f"resnet: unknown stem {stem!r}; expected one of {STEMS}")
+        raise InvalidArgument(f"resnet: unknown stem {stem!r}; expected one of {STEMS}")
     Block = _basic_block_class()
 
     class ResNet(nn.Module):
@@ -190,7 +186,7 @@ def build(arch: str, num_classes: int = 10, **kwargs: Any):
     """A model by name: ``"resnet18"`` or ``"resnet18/cifar"`` (arch/stem), ``"mobilenet_v2"``, ..."""
     name, _, stem = arch.partition("/")
     if name not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; expected one of {sorted(ARCHITECTURES)} "
+        raise InvalidArgument(f"unknown architecture {arch!r}; expected one of {sorted(ARCHITECTURES)} "
                          "(ResNets take a stem: 'resnet18/cifar')")
     if stem:
         kwargs["stem"] = stem
@@ -218,12 +214,14 @@ def count_macs(model, input_size: int | tuple[int, int] = 32) -> int:
         elif isinstance(module, nn.Linear):
             total += module.in_features * module.out_features
 
+    first = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    channels = first.in_channels if first is not None else 3
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     was_training = model.training
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, 3, h, w))
+            model(torch.zeros(1, channels, h, w))
     finally:
         for handle in handles:
             handle.remove()

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from trtlab.errors import ArtifactMissing, ExportError, InputMismatch
+from trtlab.errors import ArtifactMissing, ExportError, InputMismatch, InvalidArgument
+from trtlab.runtime import ORT_DISABLED_OPTIMIZERS
 
 __all__ = [
     "AccuracyRow",
@@ -46,17 +47,35 @@ __all__ = [
     "representative_indices",
 ]
 
-#: ORT's WeightBiasQuantization optimizer overflows the fp16 biases of ModelOpt's default INT8 output (45–83 % top-1
-#: instead of 99 %): validate Q/DQ models with it disabled. TensorRT never runs that ORT pass, so this is not a fix
-#: to the model, only to its CPU reference execution.
-ORT_DISABLED_OPTIMIZERS = ("WeightBiasQuantization",)
-
-
 def _require(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise ArtifactMissing(f"ONNX file {path} does not exist | export it first (Lab 02: tl.export.ensure_course_onnx())")
     return path
+
+
+def _model_input(src: Path, input_name: str | None, data: np.ndarray | None, what: str) -> str:
+    """The ONNX file's input that ``data`` feeds: ``input_name``, or the file's only input; ``data`` must fit its
+    rank, fixed dimensions and float32 dtype (so ModelOpt and ONNX Runtime never fail with an empty cause)."""
+    from trtlab.export import inspect_onnx
+
+    specs = {i.name: i for i in inspect_onnx(src).inputs}
+    listed = "; ".join(map(str, specs.values()))
+    if input_name is None:
+        if len(specs) != 1:
+            raise InputMismatch(f"{what}: {src.name} has {len(specs)} inputs ({listed}) | pass input_name=... "
+                                "naming the one the data feeds")
+        input_name = next(iter(specs))
+    if input_name not in specs:
+        raise InputMismatch(f"{what}: input_name={input_name!r}, but {src.name} takes {listed} | pass one of "
+                            f"{sorted(specs)} (or leave input_name out for a one-input model)")
+    if data is not None:
+        shape = specs[input_name].shape
+        fixed = [(i, d) for i, d in enumerate(shape) if isinstance(d, int) and d > 0]
+        if np.ndim(data) != len(shape) or any(np.shape(data)[i] != d for i, d in fixed):
+            raise InputMismatch(f"{what}: data of shape {np.shape(data)} for input {specs[input_name]} | expected "
+                                "the model's input shape with any batch, normalised like the model input")
+    return input_name
 
 
 @contextlib.contextmanager
@@ -81,22 +100,24 @@ def _quiet() -> Iterator[io.StringIO]:
 
 
 def autocast_fp16(onnx_path: str | os.PathLike, out: str | os.PathLike | None = None, *, keep_io_types: bool = True,
-                  calibration_data: np.ndarray | None = None, input_name: str = "images") -> Path:
+                  calibration_data: np.ndarray | None = None, input_name: str | None = None) -> Path:
     """FP16 ONNX with ModelOpt AutoCast (what replaces ``BuilderFlag.FP16``); fp32 I/O kept by default.
 
     AutoCast keeps nodes whose values would overflow fp16 in fp32; ``calibration_data`` (real inputs) lets it
-    measure that instead of guessing from random inputs.
+    measure that instead of guessing from random inputs. ``input_name`` defaults to the file's only input.
     """
     import onnx
     from modelopt.onnx.autocast import convert_to_mixed_precision
 
     src = _require(onnx_path)
     out = Path(out) if out else src.with_name(f"{src.stem}.fp16.onnx")
+    if calibration_data is not None:
+        input_name = _model_input(src, input_name, calibration_data, "autocast_fp16 calibration_data")
     with tempfile.TemporaryDirectory() as tmp:
         calib = None
         if calibration_data is not None:
             calib = str(Path(tmp) / "calib.npz")  # AutoCast wants an .npz keyed by input name (.npy is rejected)
-            arrays: dict[str, Any] = {input_name: np.asarray(calibration_data, np.float32)}
+            arrays: dict[str, Any] = {str(input_name): np.asarray(calibration_data, np.float32)}
             np.savez(calib, **arrays)
         try:
             with _quiet():
@@ -104,7 +125,8 @@ def autocast_fp16(onnx_path: str | os.PathLike, out: str | os.PathLike | None = 
                                                    keep_io_types=keep_io_types, calibration_data=calib,
                                                    providers=["cpu"])
         except Exception as err:
-            raise ExportError(f"ModelOpt AutoCast failed on {src.name}: {err} | check that the ONNX loads in ONNX "
+            raise ExportError(f"ModelOpt AutoCast failed on {src.name}: {type(err).__name__}: {err} | check that the "
+                          "ONNX loads in ONNX "
                               "Runtime (Lab 02) and that calibration_data matches the input shape") from err
     onnx.save(model, str(out))
     return out
@@ -112,8 +134,9 @@ def autocast_fp16(onnx_path: str | os.PathLike, out: str | os.PathLike | None = 
 
 def quantize_int8(onnx_path: str | os.PathLike, calibration_data: np.ndarray, out: str | os.PathLike | None = None, *,
                   tool: str = "modelopt", method: str | None = None, high_precision: str = "fp32",
-                  input_name: str = "images") -> Path:
-    """INT8 ONNX with explicit Q/DQ, calibrated on ``calibration_data`` (N×3×H×W float32, already normalised).
+                  input_name: str | None = None) -> Path:
+    """INT8 ONNX with explicit Q/DQ, calibrated on ``calibration_data`` (the model's input, float32, already
+    normalised; ``input_name`` defaults to the file's only input).
 
     ``tool="modelopt"``: ModelOpt PTQ, ``method`` "entropy" (default) or "max"; ``high_precision`` "fp32" keeps the
     non-quantized ops in fp32 (validates cleanly on ONNX Runtime), "fp16" is ModelOpt's default for TensorRT.
@@ -122,9 +145,10 @@ def quantize_int8(onnx_path: str | os.PathLike, calibration_data: np.ndarray, ou
     """
     src = _require(onnx_path)
     data = np.asarray(calibration_data)
-    if data.dtype != np.float32 or data.ndim != 4:
-        raise InputMismatch(f"calibration_data: got {data.dtype} of shape {data.shape}, expected float32 N×3×H×W "
+    if data.dtype != np.float32:
+        raise InputMismatch(f"calibration_data: got {data.dtype} of shape {data.shape}, expected float32 "
                             "normalised like the model input | use tl.data.to_numpy_input(dataset.images[idx], meta)")
+    input_name = _model_input(src, input_name, data, "quantize_int8 calibration_data")
     if len(data) < 32:
         raise InputMismatch(f"calibration_data: got {len(data)} images; use at least 32 (a few hundred is typical) "
                             "so the activation ranges are measured, not guessed")
@@ -132,12 +156,12 @@ def quantize_int8(onnx_path: str | os.PathLike, calibration_data: np.ndarray, ou
     if tool == "modelopt":
         method = method or "entropy"
         if method not in ("entropy", "max"):
-            raise ValueError(f"ModelOpt INT8 calibration method must be 'entropy' or 'max'; got {method!r}")
+            raise InvalidArgument(f"ModelOpt INT8 calibration method must be 'entropy' or 'max'; got {method!r}")
         _modelopt_quantize(src, data, out, method, high_precision, input_name)
     elif tool == "ort":
         _ort_quantize_static(src, data, out, method or "minmax", input_name)
     else:
-        raise ValueError(f"tool must be 'modelopt' or 'ort'; got {tool!r}")
+        raise InvalidArgument(f"tool must be 'modelopt' or 'ort'; got {tool!r}")
     return out
 
 
@@ -171,7 +195,7 @@ def _ort_quantize_static(src: Path, data: np.ndarray, out: Path, method: str, in
 
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
     if method not in methods:
-        raise ValueError(f"ORT calibration method must be 'minmax' or 'percentile'; got {method!r}")
+        raise InvalidArgument(f"ORT calibration method must be 'minmax' or 'percentile'; got {method!r}")
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -205,7 +229,8 @@ def _ort_quantize_static(src: Path, data: np.ndarray, out: Path, method: str, in
 
 
 def ort_runner(model: str | os.PathLike | bytes, *, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU runner that executes fp16/Q/DQ models faithfully (see :data:`ORT_DISABLED_OPTIMIZERS`)."""
+    """A quiet ONNX Runtime CPU runner (``threads`` intra-op threads); like every course session it executes fp16
+    and Q/DQ models faithfully (:func:`trtlab.runtime.ort_session`)."""
     import onnxruntime as ort
 
     from trtlab.runtime import OnnxRuntimeRunner
@@ -215,13 +240,34 @@ def ort_runner(model: str | os.PathLike | bytes, *, threads: int | None = None) 
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
     source = model if isinstance(model, bytes) else str(_require(model))
-    return OnnxRuntimeRunner(source, session_options=options, disabled_optimizers=ORT_DISABLED_OPTIMIZERS)
+    return OnnxRuntimeRunner(source, session_options=options)
 
 
-def predict_logits(runner: Any, x: np.ndarray, *, batch_size: int = 250, input_name: str = "images",
-                   output_name: str = "logits") -> np.ndarray:
-    """Logits for all of ``x`` (float32 N×3×H×W), in batches."""
-    outs = [runner.infer({input_name: x[i:i + batch_size]})[output_name] for i in range(0, len(x), batch_size)]
+def _io_names(runner: Any, input_name: str | None, output_name: str | None) -> tuple[str, str]:
+    """The runner's only input and first output unless named; the course's names for a runner that does not
+    describe its I/O (a duck-typed object with ``infer`` only)."""
+    ins = list(runner.inputs()) if hasattr(runner, "inputs") else ["images"]
+    outs = list(runner.outputs()) if hasattr(runner, "outputs") else ["logits"]
+    if input_name is None:
+        if len(ins) != 1:
+            raise InputMismatch(f"{getattr(runner, 'name', 'runner')} takes inputs {ins} | pass input_name=... "
+                                "naming the one x feeds")
+        input_name = ins[0]
+    return input_name, output_name or outs[0]
+
+
+def predict_logits(runner: Any, x: np.ndarray, *, batch_size: int = 250, input_name: str | None = None,
+                   output_name: str | None = None) -> np.ndarray:
+    """Outputs for all of ``x`` (the model's input, float32), in batches. ``input_name`` defaults to the runner's
+    only input, ``output_name`` to its first output (the class scores of a classifier)."""
+    input_name, output_name = _io_names(runner, input_name, output_name)
+    outs = []
+    for i in range(0, len(x), batch_size):
+        result = runner.infer({input_name: x[i:i + batch_size]})
+        if output_name not in result:
+            raise InputMismatch(f"{getattr(runner, 'name', 'runner')} has no output {output_name!r}; it returns "
+                                f"{sorted(result)} | pass output_name= one of those")
+        outs.append(result[output_name])
     return np.concatenate(outs).astype(np.float32)
 
 
@@ -286,10 +332,12 @@ class AccuracyTable:
 
 def accuracy_table(models: Mapping[str, Any], x: np.ndarray, labels: np.ndarray, *, reference: str | None = None,
                    bins: np.ndarray | None = None, bin_names: Sequence[str] | None = None,
-                   tolerance: float = 1.0) -> AccuracyTable:
+                   tolerance: float = 1.0, input_name: str | None = None,
+                   output_name: str | None = None) -> AccuracyTable:
     """Top-1, argmax agreement with the reference and max |Δlogit| for each model (a path, bytes or a Runner).
 
-    ``bins`` (an int per image, e.g. ``tl.data.brightness_bins``) adds per-bin top-1 columns.
+    ``bins`` (an int per image, e.g. ``tl.data.brightness_bins``) adds per-bin top-1 columns. Input and output
+    names default to each model's only input and first output (:func:`predict_logits`).
     """
     if len(x) != len(labels):
         raise InputMismatch(f"accuracy_table: {len(x)} images but {len(labels)} labels | pass matching arrays")
@@ -298,7 +346,7 @@ def accuracy_table(models: Mapping[str, Any], x: np.ndarray, labels: np.ndarray,
     backends: dict[str, str] = {}
     for name, model in models.items():
         runner = model if hasattr(model, "infer") else ort_runner(model)
-        logits[name] = predict_logits(runner, x)
+        logits[name] = predict_logits(runner, x, input_name=input_name, output_name=output_name)
         backends[name] = getattr(runner, "name", "?")
     ref = logits[reference]
     n_bins = int(bins.max()) + 1 if bins is not None else 0
@@ -324,7 +372,7 @@ def representative_indices(brightness: np.ndarray, labels: np.ndarray, n: int, *
     will see (Lab 03's exercise asks you to write this)."""
     brightness, labels = np.asarray(brightness), np.asarray(labels)
     if n > len(labels):
-        raise ValueError(f"asked for {n} calibration images from a set of {len(labels)}")
+        raise InvalidArgument(f"asked for {n} calibration images from a set of {len(labels)}")
     rng = np.random.default_rng(seed)
     edges = np.quantile(brightness, np.linspace(0, 1, strata + 1)[1:-1])
     level = np.digitize(brightness, edges)
@@ -402,7 +450,7 @@ class LayerError:
 
 
 def layerwise_error(reference: str | os.PathLike, candidate: str | os.PathLike, x: np.ndarray, *,
-                    input_name: str = "images") -> list[LayerError]:
+                    input_name: str | None = None) -> list[LayerError]:
     """Where does ``candidate`` (e.g. an INT8 model) start to differ from ``reference`` (fp32)?
 
     Polygraphy marks every intermediate tensor of both models as an output (what ``polygraphy run --onnxrt
@@ -413,6 +461,9 @@ def layerwise_error(reference: str | os.PathLike, candidate: str | os.PathLike, 
     from polygraphy import constants
     from polygraphy.backend.onnx import modify_outputs, onnx_from_path
 
+    from trtlab.runtime import ort_session
+
+    input_name = _model_input(_require(reference), input_name, x, "layerwise_error x")
     models = {}
     for key, path in (("ref", reference), ("cand", candidate)):
         with _quiet():
@@ -422,8 +473,7 @@ def layerwise_error(reference: str | os.PathLike, candidate: str | os.PathLike, 
     for key, model in models.items():
         options = ort.SessionOptions()
         options.log_severity_level = 3
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"],
-                                       disabled_optimizers=list(ORT_DISABLED_OPTIMIZERS))
+        session = ort_session(model, session_options=options)
         names = [o.name for o in session.get_outputs()]
         results[key] = dict(zip(names, session.run(names, {input_name: x})))
     errors = []

@@ -19,10 +19,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from trtlab._ort import ORT_DISABLED_OPTIMIZERS, ORT_FP16_DISABLED_OPTIMIZERS, ort_session
 from trtlab.errors import ExecutionFailed, InputMismatch, TrtlabError
 
-__all__ = ["CupyDevice", "OnnxRuntimeRunner", "Runner", "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice",
-           "TorchRunner", "default_device"]
+__all__ = ["CupyDevice", "ORT_DISABLED_OPTIMIZERS", "ORT_FP16_DISABLED_OPTIMIZERS", "OnnxRuntimeRunner", "Runner", "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice",
+           "TorchRunner", "default_device", "ort_session"]
 
 
 @dataclass(frozen=True)
@@ -125,16 +126,13 @@ def _ort_spec(node: Any) -> TensorSpec:
 
 
 class OnnxRuntimeRunner(Runner):
-    """ONNX Runtime (CPU by default; CUDA or TensorRT execution providers where installed)."""
+    """ONNX Runtime (CPU by default; CUDA or TensorRT execution providers where installed), opened by
+    :func:`ort_session` (so fp16 and Q/DQ models run faithfully and do not crash ONNX Runtime)."""
 
     def __init__(self, model: str | Path | bytes, *, providers: Sequence[str] | None = None,
                  session_options: Any = None, disabled_optimizers: Sequence[str] = ()) -> None:
-        import onnxruntime as ort
-
-        providers = list(providers or ["CPUExecutionProvider"])
-        source = model if isinstance(model, bytes) else str(model)
-        kwargs = {"disabled_optimizers": list(disabled_optimizers)} if disabled_optimizers else {}
-        self.session = ort.InferenceSession(source, sess_options=session_options, providers=providers, **kwargs)
+        self.session = ort_session(model, providers=providers, session_options=session_options,
+                                   disabled_optimizers=disabled_optimizers)
         used = self.session.get_providers()[0]
         self.name = f"onnxruntime-{used.replace('ExecutionProvider', '').lower()}"
         self.device = "cpu" if used == "CPUExecutionProvider" else "cuda"
@@ -153,11 +151,30 @@ class OnnxRuntimeRunner(Runner):
         return dict(zip(self._outputs, values))
 
 
+def _first_layer_input(module: Any) -> tuple[int | None, ...] | None:
+    """The per-sample input shape the module's first layer dictates: (C, H, W) with H, W free for a conv first,
+    (features,) for a linear first; None when the first layer says nothing (then pass ``input_specs``)."""
+    import torch.nn as nn
+
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            return (int(layer.in_channels), *[None] * (layer.weight.dim() - 2))
+        if isinstance(layer, nn.Linear):
+            return (int(layer.in_features),)
+    return None
+
+
 class TorchRunner(Runner):
-    """A PyTorch module in eval mode under ``torch.inference_mode`` (the eager baseline of every comparison)."""
+    """A PyTorch module in eval mode under ``torch.inference_mode`` (the eager baseline of every comparison).
+
+    ``input_specs`` default: one input named ``images`` whose channels (or features) come from the module's first
+    conv (or linear) layer, other dimensions free; pass the ONNX runner's ``inputs().values()`` to mirror a file.
+    ``output_names`` default: ``logits`` for one output; a module that returns several outputs needs one name each.
+    Note that the runner puts ``module`` in eval mode on ``device`` (``tl.export.parity`` restores it afterwards).
+    """
 
     def __init__(self, module: Any, *, input_specs: Sequence[TensorSpec] | None = None,
-                 output_names: Sequence[str] = ("logits",), device: str | None = None,
+                 output_names: Sequence[str] | None = None, device: str | None = None,
                  dtype: Any = None) -> None:
         import torch
 
@@ -168,14 +185,30 @@ class TorchRunner(Runner):
         if dtype is not None:
             self.module = self.module.to(dtype)
         self.name = f"pytorch-{self.device}" + (f"-{str(dtype).replace('torch.', '')}" if dtype is not None else "")
-        self._inputs = {s.name: s for s in (input_specs or [TensorSpec("images", (None, 3, 32, 32), np.dtype(np.float32))])}
-        self._output_names = tuple(output_names)
+        if input_specs is None:
+            per_sample = _first_layer_input(module)
+            if per_sample is None:
+                raise InputMismatch(f"TorchRunner: {type(module).__name__} starts with no conv or linear layer, so "
+                                    "its input shape cannot be read from it | pass input_specs=[tl.runtime."
+                                    "TensorSpec('images', (None, C, H, W), np.float32)], or the ONNX runner's "
+                                    "list(runner.inputs().values())")
+            input_specs = [TensorSpec("images", (None, *per_sample), np.dtype(np.float32))]
+        self._inputs = {s.name: s for s in input_specs}
+        self._output_names = None if output_names is None else tuple(output_names)
 
     def inputs(self) -> dict[str, TensorSpec]:
         return dict(self._inputs)
 
     def outputs(self) -> dict[str, TensorSpec]:
-        return {n: TensorSpec(n, (None,), np.dtype(np.float32)) for n in self._output_names}
+        return {n: TensorSpec(n, (None,), np.dtype(np.float32)) for n in (self._output_names or ("logits",))}
+
+    def sample_feeds(self, batch: int = 1, *, seed: int = 0) -> dict[str, np.ndarray]:
+        free = [s.describe() for s in self._inputs.values() if None in s.shape[1:]]
+        if free:
+            raise InputMismatch(f"{self.name}: input {', '.join(free)} has sizes only the data can fix (a conv "
+                                "takes any height and width) | pass feeds yourself, or input_specs with every size "
+                                "but the batch, e.g. the ONNX runner's list(runner.inputs().values())")
+        return super().sample_feeds(batch, seed=seed)
 
     def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         torch = self.torch
@@ -188,7 +221,13 @@ class TorchRunner(Runner):
         with torch.inference_mode():
             out = self.module(*args)
         outs = out if isinstance(out, (tuple, list)) else (out,)
-        return {name: t.float().cpu().numpy() for name, t in zip(self._output_names, outs)}
+        names = self._output_names or (("logits",) if len(outs) == 1 else None)
+        if names is None or len(names) != len(outs):
+            raise InputMismatch(f"{self.name}: {type(self.module).__name__} returned {len(outs)} outputs, "
+                                f"but {'no names were' if names is None else f'{len(names)} name(s) {list(names)} were'}"
+                                f" given | pass output_names=[...] with one name per output (the ONNX file's "
+                                "output names, in order)")
+        return {name: t.float().cpu().numpy() for name, t in zip(names, outs)}
 
 
 # ---------------------------------------------------------------- TensorRT (and TensorRT-RTX)

@@ -132,15 +132,15 @@ class DynamicBatching:
 
 def io_from_onnx(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Inputs and outputs of an ONNX file as ``{name: TensorSpec}`` (None for a dynamic dimension)."""
-    import onnx
     from onnx import helper
 
+    from trtlab.export import load_onnx
     from trtlab.runtime import TensorSpec
 
     path = Path(path)
     if not path.exists():
         raise ArtifactMissing(f"ONNX file {path} not found; Lab 02 exports it (tl.export.ensure_course_onnx())")
-    graph = onnx.load(str(path), load_external_data=False).graph
+    graph = load_onnx(path, load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
 
     def spec(value: Any) -> Any:

@@ -49,9 +49,6 @@ def session_options(base: Any = None) -> Any:
 
 def session(model: Any, *, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> Any:
     """An ``onnxruntime.InferenceSession`` for a model with ``GemPool`` nodes (path, bytes or ``ModelProto``)."""
-    import onnxruntime as ort
+    from trtlab.runtime import ort_session
 
-    if hasattr(model, "SerializeToString"):
-        model = model.SerializeToString()
-    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), session_options(),
-                                providers=list(providers))
+    return ort_session(model, session_options=session_options(), providers=providers)
