@@ -1,14 +1,14 @@
-"""Lab 02 checkers accept the right answers and reject wrong ones with a message naming the mistake."""
+"""Lab 02 checkers judge what the answer computes: other correct styles pass, typical mistakes fail with their name."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-import pytest
 import torch
 
+from conftest import assert_fails, assert_not_done, assert_passes
 from trtlab.check import lab02
+
+# ---------------------------------------------------------------- export_model
 
 
 def export_with(**overrides):
@@ -27,58 +27,114 @@ def export_with(**overrides):
     return fn
 
 
-def test_export_model_accepts_dynamo_and_legacy():
-    assert lab02.export_model.evaluate(export_with())
-    assert lab02.export_model.evaluate(export_with(legacy=True))
+def export_legacy_keywords(model, path, input_size=32):
+    """The TorchScript exporter, written with a random example and a dict of dynamic axes by position."""
+    model.eval()
+    example = torch.rand(4, 3, input_size, input_size)
+    torch.onnx.export(model, example, path, dynamo=False, opset_version=18, input_names=["images"],
+                      output_names=["logits"], dynamic_axes={"images": [0], "logits": [0]}, do_constant_folding=True)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (export_with(legacy=True, dynamic_axes=None), "batch dimension is fixed at 2"),
-    (export_with(legacy=True, input_names=["input"]), r"named \['input'\], expected \['images'\]"),
-    (export_with(legacy=True, output_names=["output"]), r"output is named \['output'\]"),
-    (export_with(external_data=True), "external-data file.*external_data=False"),
-])
-def test_export_model_rejects(wrong, message):
-    result = lab02.export_model.evaluate(wrong)
+def export_program_first(model, path, input_size=32):
+    """torch.export first, then the ExportedProgram to ONNX and save() (the dynamo path in two calls)."""
+    batch = torch.export.Dim("n", min=1, max=64)
+    program = torch.export.export(model.eval(), (torch.randn(3, 3, input_size, input_size),),
+                                  dynamic_shapes={"input": {0: batch}})
+    onnx_program = torch.onnx.export(program, input_names=["images"], output_names=["logits"], opset_version=18,
+                                     dynamo=True)
+    onnx_program.save(path, external_data=False)
+
+
+def hard_coded_size(model, path, input_size=32):
+    export_with()(model, path, input_size=32)
+
+
+def test_export_model_accepts_other_correct_styles():
+    assert_passes(lab02.export_model, export_with())
+    assert_passes(lab02.export_model, export_legacy_keywords)
+    assert_passes(lab02.export_model, export_program_first)
+
+
+def test_export_model_names_each_mistake():
+    ex = lab02.export_model
+    assert_fails(ex, export_with(legacy=True, dynamic_axes=None), "batch dimension is fixed at 2")
+    assert_fails(ex, export_with(legacy=True, input_names=["input"]), r"named \['input'\], expected \['images'\]")
+    assert_fails(ex, export_with(legacy=True, output_names=["output"]), r"output is named \['output'\]")
+    assert_fails(ex, export_with(external_data=True), "external-data file.*external_data=False")
+    assert_fails(ex, hard_coded_size, "called with input_size=16.*do not hard-code the size")
+    assert_fails(ex, lambda model, path, input_size=32: None, "no file")
+
+
+def test_export_model_names_the_learners_line_when_torch_fails():
+    def wrong_argument_name(model, path, input_size=32):
+        x = torch.zeros(2, 3, input_size, input_size)
+        torch.onnx.export(model.eval(), (x,), path, dynamo=True, dynamic_shapes={"x": {0: torch.export.Dim("b")}})
+
+    result = lab02.export_model.evaluate(wrong_argument_name)
     assert result.status == "failed"
-    assert re.search(message, result.message), result.message
+    assert "inside torch (" in result.message and "called from your line" in result.message, result.message
+    assert "torch.onnx.export(model.eval()" in result.message, result.message
 
 
-def test_export_model_rejects_no_file():
-    result = lab02.export_model.evaluate(lambda model, path, input_size=32: None)
-    assert result.status == "failed" and "no file" in result.message
-
-
-def test_export_model_stub_is_not_done():
+def test_export_model_stub_and_hang(fails_within_limit):
     def stub(model, path, input_size=32):
         raise NotImplementedError("exercise not done yet: write your code here")
-    assert lab02.export_model.evaluate(stub).status == "not done"
+
+    assert_not_done(lab02.export_model, stub)
+    fails_within_limit(lab02.export_model)
 
 
-def good_metrics(reference, candidate):
-    diff = np.abs(candidate.astype(np.float64) - reference)
-    return {"max_abs": float(diff.max()), "top1_agreement": float((candidate.argmax(1) == reference.argmax(1)).mean())}
+# ---------------------------------------------------------------- parity_metrics
 
 
-def test_parity_metrics_accepts_reference():
-    assert lab02.parity_metrics.evaluate(good_metrics)
+def solution_metrics(reference, candidate):
+    diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
+    agree = candidate.argmax(axis=1) == reference.argmax(axis=1)
+    return {"max_abs": float(diff.max()), "top1_agreement": float(agree.mean())}
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda r, c: {**good_metrics(r, c), "max_abs": float((c - r).max())}, "signed difference"),
-    (lambda r, c: {**good_metrics(r, c), "max_abs": float(np.abs(c - r).mean())}, "mean absolute difference"),
-    (lambda r, c: {**good_metrics(r, c), "top1_agreement": float((c.argmax(0) == r.argmax(0)).mean())},
-     "axis 0"),
-    (lambda r, c: {**good_metrics(r, c), "top1_agreement": int((c.argmax(1) == r.argmax(1)).sum())}, "a fraction"),
-    (lambda r, c: (1.0, 1.0), "expected a dict"),
-])
-def test_parity_metrics_rejects(wrong, message):
-    result = lab02.parity_metrics.evaluate(wrong)
-    assert result.status == "failed"
-    assert re.search(message, result.message), result.message
+def float32_metrics(reference, candidate):
+    """All in float32 and with a count divided by the rows: differs from float64 only by rounding."""
+    delta = np.max(np.absolute(np.subtract(candidate, reference, dtype=np.float32)))
+    hits = np.count_nonzero(np.equal(np.argmax(candidate, -1), np.argmax(reference, -1)))
+    return dict(top1_agreement=np.float32(hits) / np.float32(len(reference)), max_abs=delta)
 
 
-def test_parity_metrics_stub_is_not_done():
+def torch_metrics(reference, candidate):
+    r, c = torch.from_numpy(reference).float(), torch.from_numpy(candidate).float()
+    return {"max_abs": (c - r).abs().amax().item(),
+            "top1_agreement": (c.argmax(1) == r.argmax(1)).float().mean().item()}
+
+
+def _with(**changes):
+    return lambda r, c: {**solution_metrics(r, c), **{k: f(r, c) for k, f in changes.items()}}
+
+
+def test_parity_metrics_accepts_other_correct_styles():
+    assert_passes(lab02.parity_metrics, solution_metrics)
+    assert_passes(lab02.parity_metrics, float32_metrics)
+    assert_passes(lab02.parity_metrics, torch_metrics)
+
+
+def test_parity_metrics_names_each_mistake():
+    ex = lab02.parity_metrics
+    agree = lambda r, c: c.argmax(1) == r.argmax(1)  # noqa: E731
+    assert_fails(ex, _with(max_abs=lambda r, c: float((c - r).max())), "signed difference")
+    assert_fails(ex, _with(max_abs=lambda r, c: float(np.abs(c - r).mean())), "mean absolute difference")
+    assert_fails(ex, _with(max_abs=lambda r, c: float(np.linalg.norm(c - r, ord=np.inf))), "largest row sum")
+    assert_fails(ex, _with(max_abs=lambda r, c: np.abs(c - r).max(axis=1)), "array of shape.*no axis")
+    assert_fails(ex, _with(top1_agreement=lambda r, c: 100 * agree(r, c).mean()), "that is a percentage")
+    assert_fails(ex, _with(top1_agreement=lambda r, c: int(agree(r, c).sum())), "count of matching rows")
+    assert_fails(ex, _with(top1_agreement=lambda r, c: int(agree(r, c).sum()) // len(r)), "integer division")
+    assert_fails(ex, _with(top1_agreement=lambda r, c: 1 - agree(r, c).mean()), "disagree")
+    assert_fails(ex, _with(top1_agreement=lambda r, c: (c.argmax(0) == r.argmax(0)).mean()), "axis 0")
+    assert_fails(ex, _with(top1_agreement=lambda r, c: 0.925), "31 of 37 rows agree")  # hard-coded
+    assert_fails(ex, lambda r, c: (1.0, 1.0), "expected a dict")
+
+
+def test_parity_metrics_stub_and_hang(fails_within_limit):
     def stub(reference, candidate):
         raise NotImplementedError("exercise not done yet: write your code here")
-    assert lab02.parity_metrics.evaluate(stub).status == "not done"
+
+    assert_not_done(lab02.parity_metrics, stub)
+    fails_within_limit(lab02.parity_metrics)

@@ -1,22 +1,18 @@
-"""Lab 03 checkers accept the reference answers and reject wrong ones with a message naming the mistake."""
+"""Lab 03 checkers judge what the answer does: other correct styles pass, typical mistakes fail with their name."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-import pytest
 
+import tensorrt_rtx  # noqa: F401  - the build exercise runs the real TensorRT-RTX builder
+from conftest import assert_fails, assert_not_done, assert_passes
 from trtlab import _compat
 from trtlab.check import lab03
-
-import tensorrt_rtx  # noqa: E402,F401  - the build exercise runs the real TensorRT-RTX builder
-
 
 # ---------------------------------------------------------------- build_plan
 
 
-def build_reference(trt, onnx_bytes, shapes, *, flags=None, profile=True, check_parse=True, swap=False,
+def build_reference(trt, onnx_bytes, shapes, *, flags=None, profile=True, add=True, check_parse=True, swap=False,
                     check_none=True):
     logger = trt.Logger(trt.Logger.ERROR)
     builder = trt.Builder(logger)
@@ -30,49 +26,100 @@ def build_reference(trt, onnx_bytes, shapes, *, flags=None, profile=True, check_
         p = builder.create_optimization_profile()
         for name, (lo, opt, hi) in shapes.items():
             p.set_shape(name, hi, opt, lo) if swap else p.set_shape(name, lo, opt, hi)
-        config.add_optimization_profile(p)
+        if add:
+            config.add_optimization_profile(p)
     plan = builder.build_serialized_network(network, config)
     if plan is None and check_none:
         raise RuntimeError("build failed")
     return plan
 
 
-def test_build_plan_accepts_reference():
-    result = lab03.build_plan.evaluate(build_reference)
-    assert result, result.message
-    assert "parser errors are caught" in result.message
+def build_with_context_managers(trt, onnx_bytes, shapes):
+    """The style of NVIDIA's samples: every object in a `with`."""
+    logger = trt.Logger(trt.Logger.WARNING)
+    flag = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    with trt.Builder(logger) as builder, builder.create_network(flag) as network, \
+            trt.OnnxParser(network, logger) as parser, builder.create_builder_config() as config:
+        assert isinstance(builder, trt.Builder)
+        if not parser.parse(onnx_bytes):
+            errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+            raise ValueError(f"ONNX parse failed: {errors}")
+        profile = builder.create_optimization_profile()
+        for name in shapes:
+            profile.set_shape(name, *shapes[name])
+        config.add_optimization_profile(profile)
+        serialized = builder.build_serialized_network(network, config)
+        assert serialized is not None, "engine build failed"
+        return serialized
 
 
-def hard_coded(trt, onnx_bytes, shapes):
-    return build_reference(trt, onnx_bytes, {"images": ((1, 3, 8, 8), (8, 3, 8, 8), (16, 3, 8, 8))})
+def build_keywords_and_bytes(trt, onnx_bytes, shapes):
+    """Keyword arguments, a workspace limit, parse errors counted, a plan returned as bytes."""
+    builder = trt.Builder(trt.Logger())
+    network = builder.create_network(flags=1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, builder.logger)
+    parser.parse(onnx_bytes)
+    if parser.num_errors:
+        raise RuntimeError(parser.get_error(0).desc())
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, 1 << 28)
+    profile = builder.create_optimization_profile()
+    for name, (smallest, typical, largest) in sorted(shapes.items()):
+        profile.set_shape(input=name, min=smallest, opt=typical, max=largest)
+    index = config.add_optimization_profile(profile)
+    assert index == 0
+    plan = builder.build_serialized_network(network, config)
+    if not plan:
+        raise RuntimeError("no plan")
+    return bytes(plan)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda trt, o, s: build_reference(trt, o, s, flags=0), "not created strongly typed"),
-    (lambda trt, o, s: build_reference(trt, o, s, profile=False, check_none=False), "no optimization profile"),
-    (lambda trt, o, s: build_reference(trt, o, s, check_parse=False, check_none=False),
-     "returned normally.*parser.parse returns False"),
-    (hard_coded, r"min/opt/max = .*\(8, 3, 8, 8\).*use the shapes you are given"),
-    (lambda trt, o, s: (build_reference(trt, o, s), None)[1], "returned None"),
-    (lambda trt, o, s: "plan.engine", "only 11 bytes|return the serialized plan|build_serialized_network was never"),
-])
-def test_build_plan_rejects(wrong, message):
-    result = lab03.build_plan.evaluate(wrong)
-    assert result.status == "failed"
-    assert re.search(message, result.message), result.message
+def hard_coded_name(trt, onnx_bytes, shapes):
+    return build_reference(trt, onnx_bytes, {"images": next(iter(shapes.values()))})
 
 
-def test_build_plan_swapped_profile_is_reported():
-    result = lab03.build_plan.evaluate(lambda trt, o, s: build_reference(trt, o, s, swap=True, check_none=False))
-    assert result.status == "failed"
-    assert re.search("min/opt/max|raised", result.message), result.message
+def hard_coded_shapes(trt, onnx_bytes, shapes):
+    return build_reference(trt, onnx_bytes, {name: ((1, 3, 8, 8), (8, 3, 8, 8), (16, 3, 8, 8)) for name in shapes})
 
 
-def test_build_plan_stub_is_not_done():
+def own_import(trt, onnx_bytes, shapes):
+    import tensorrt_rtx as real
+
+    return build_reference(real, onnx_bytes, shapes)
+
+
+def test_build_plan_accepts_other_correct_styles():
+    result = assert_passes(lab03.build_plan, build_reference)
+    assert "parser errors are caught" in result.message and lab03.LONG_NAME in result.message
+    assert_passes(lab03.build_plan, build_with_context_managers)
+    assert_passes(lab03.build_plan, build_keywords_and_bytes)
+
+
+def test_build_plan_names_each_mistake():
+    ex = lab03.build_plan
+    assert_fails(ex, lambda trt, o, s: build_reference(trt, o, s, flags=0), "not created strongly typed")
+    assert_fails(ex, lambda trt, o, s: build_reference(trt, o, s, profile=False),
+                 r"raised RuntimeError \(build failed\) because no optimization profile was created")
+    assert_fails(ex, lambda trt, o, s: build_reference(trt, o, s, add=False),
+                 r"raised RuntimeError \(build failed\) because .*created but never added to the config")
+    assert_fails(ex, lambda trt, o, s: build_reference(trt, o, s, swap=True),
+                 "profile is not valid.*order \\(min, opt, max\\)")
+    assert_fails(ex, lambda trt, o, s: build_reference(trt, o, s, add=False, check_none=False),
+                 "never added to the config.*your function did not notice")
+    assert_fails(ex, lambda trt, o, s: build_reference(trt, o, s, check_parse=False, check_none=False),
+                 "returned normally.*parser.parse returns False")
+    assert_fails(ex, hard_coded_name, f"sets no shape for the input '{lab03.LONG_NAME}'.*do not hard-code")
+    assert_fails(ex, hard_coded_shapes, r"min/opt/max = .*\(8, 3, 8, 8\).*use the names and shapes you are given")
+    assert_fails(ex, lambda trt, o, s: (build_reference(trt, o, s), None)[1], "returned None")
+    assert_fails(ex, own_import, "never called on the `trt` module passed to your function")
+
+
+def test_build_plan_stub_and_hang(fails_within_limit):
     def stub(trt, onnx_bytes, shapes):
         raise NotImplementedError("exercise not done yet: write your code here")
 
-    assert lab03.build_plan.evaluate(stub).status == "not done"
+    assert_not_done(lab03.build_plan, stub)
+    fails_within_limit(lab03.build_plan)
 
 
 # ---------------------------------------------------------------- run_engine
@@ -104,34 +151,57 @@ def run_reference(trt, engine, context, feeds, device, *, default_stream=False, 
     return {name: device.download(buf) for name, buf in outputs.items()}
 
 
-def test_run_engine_accepts_reference():
-    result = lab03.run_engine.evaluate(run_reference)
-    assert result, result.message
+def run_one_loop_with_nptype(trt, engine, context, feeds, device):
+    """One loop over all tensors, trt.nptype for the dtype, the buffers kept in a list."""
+    keep, names_out = [], []
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+            arr = np.ascontiguousarray(feeds[name], dtype=trt.nptype(engine.get_tensor_dtype(name)))
+            if not context.set_input_shape(name, tuple(arr.shape)):
+                raise ValueError(name)
+            keep.append(device.upload(arr))
+            context.set_tensor_address(name, device.ptr(keep[-1]))
+    for i in range(engine.num_io_tensors):
+        name = engine.get_tensor_name(i)
+        if engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT:
+            shape = [int(d) for d in context.get_tensor_shape(name)]
+            keep.append(device.empty(shape, trt.nptype(engine.get_tensor_dtype(name))))
+            context.set_tensor_address(name, device.ptr(keep[-1]))
+            names_out.append((name, keep[-1]))
+    assert context.execute_async_v3(device.stream)
+    device.synchronize()
+    return dict((name, device.download(buf)) for name, buf in names_out)
 
 
 def _upload_f64(trt, engine, context, feeds, device):
     return run_reference(trt, engine, context, {k: v.astype(np.float64) for k, v in feeds.items()}, device)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda *a: run_reference(*a, default_stream=True), "default stream"),
-    (lambda *a: run_reference(*a, engine_shape=True), "-1 marks a dynamic dimension"),
-    (lambda *a: run_reference(*a, skip_shape=True, check=False), "TensorRT reported: execute_async_v3: input shapes not set.*check the return values"),
-    (_upload_f64, "outside tolerance.*float32"),
-    (lambda *a: run_reference(*a)["logits"], "return a dict"),
-    (lambda *a: run_reference(*a, keep_inputs=False), "freed before the engine used it.*keep a reference"),
-])
-def test_run_engine_rejects(wrong, message):
-    result = lab03.run_engine.evaluate(wrong)
-    assert result.status == "failed"
-    assert re.search(message, result.message, re.S), result.message
+def test_run_engine_accepts_other_correct_styles():
+    assert_passes(lab03.run_engine, run_reference)
+    result = assert_passes(lab03.run_engine, run_one_loop_with_nptype)
+    assert "5, 2 and 1" in result.message
 
 
-def test_run_engine_stub_is_not_done():
+def test_run_engine_names_each_mistake():
+    ex = lab03.run_engine
+    assert_fails(ex, lambda *a: run_reference(*a, default_stream=True), "default stream")
+    assert_fails(ex, lambda *a: run_reference(*a, engine_shape=True), "-1 marks a dynamic dimension")
+    assert_fails(ex, lambda *a: run_reference(*a, skip_shape=True, check=False),
+                 "TensorRT reported: execute_async_v3: input shapes not set.*check the return values")
+    assert_fails(ex, _upload_f64, "outside tolerance.*Likely causes: the input uploaded in another dtype")
+    assert_fails(ex, lambda *a: run_reference(*a)["logits"], "return a dict")
+    assert_fails(ex, lambda *a: run_reference(*a, keep_inputs=False),
+                 "freed before the engine used it.*keep a reference")
+
+
+def test_run_engine_stub_and_hang(fails_within_limit):
     def stub(*args):
         raise NotImplementedError
 
-    assert lab03.run_engine.evaluate(stub).status == "not done"
+    assert_not_done(lab03.run_engine, stub)
+    fails_within_limit(lab03.run_engine)
 
 
 # ---------------------------------------------------------------- choose_calibration
@@ -143,32 +213,45 @@ def choose_reference(brightness, labels, n, seed=0):
     return representative_indices(brightness, labels, n, seed=seed)
 
 
-def test_choose_calibration_accepts_reference_and_random():
-    assert lab03.choose_calibration.evaluate(choose_reference)
-    random = lambda b, l, n, seed=0: np.random.default_rng(seed).choice(len(l), n, replace=False)  # noqa: E731
-    assert lab03.choose_calibration.evaluate(random)
+def choose_random(brightness, labels, n, seed=0):
+    return np.random.default_rng(seed).choice(len(labels), n, replace=False)
 
 
-@pytest.mark.parametrize("wrong, message", [
-    (lambda b, l, n, seed=0: np.arange(n), "brightest quarter.*sorted by brightness.*first n"),
-    (lambda b, l, n, seed=0: np.argsort(b)[-n:], "darkest quarter"),
-    (lambda b, l, n, seed=0: np.r_[np.arange(n // 2), np.arange(len(l) - n // 2, len(l))], "gap in the brightness"),
-    (lambda b, l, n, seed=0: np.random.default_rng(seed).choice(len(l), n, replace=True), "duplicate"),
-    (lambda b, l, n, seed=0: np.arange(n // 2), "asked for 256 images, got 128"),
-    (lambda b, l, n, seed=0: np.flatnonzero(l != 3)[::7][:n], "class 3 is missing"),
-    (lambda b, l, n, seed=0: np.linspace(0, 1, n), "integer indices"),
-])
-def test_choose_calibration_rejects(wrong, message):
-    result = lab03.choose_calibration.evaluate(wrong)
-    assert result.status == "failed"
-    assert re.search(message, result.message, re.S), result.message
+def choose_evenly_spaced(brightness, labels, n, seed=0):
+    """Every (len/n)-th image of the sorted pool, to the very end: deterministic, covers the range."""
+    order = np.argsort(brightness, kind="stable")
+    return order[np.linspace(0, len(labels) - 1, n).round().astype(np.int64)]
 
 
-def test_choose_calibration_stub_is_not_done():
+def test_choose_calibration_accepts_other_correct_styles():
+    assert_passes(lab03.choose_calibration, choose_reference)
+    assert_passes(lab03.choose_calibration, choose_random)
+    assert_passes(lab03.choose_calibration, choose_evenly_spaced)
+
+
+def test_choose_calibration_names_each_mistake():
+    ex = lab03.choose_calibration
+    assert_fails(ex, lambda b, l, n, seed=0: np.arange(n), "brightest 10%.*Likely causes")
+    assert_fails(ex, lambda b, l, n, seed=0: np.arange(0, len(l), 7)[:n], "brightest 10%.*fixed stride")
+    assert_fails(ex, lambda b, l, n, seed=0: np.argsort(b)[-n:], "darkest quarter")
+    assert_fails(ex, lambda b, l, n, seed=0: np.r_[np.arange(n // 2), np.arange(len(l) - n + n // 2, len(l))],
+                 "gap in the brightness")
+    assert_fails(ex, lambda b, l, n, seed=0: np.random.default_rng(seed).choice(len(l), n, replace=True), "duplicate")
+    assert_fails(ex, lambda b, l, n, seed=0: np.random.default_rng(seed).choice(2000, n, replace=False),
+                 "pool of 1500.*use len\\(labels\\)")
+    assert_fails(ex, lambda b, l, n, seed=0: np.random.default_rng(seed).choice(len(l), 256, replace=False),
+                 "asked for 100 images.*use the n argument")
+    assert_fails(ex, lambda b, l, n, seed=0: np.random.choice(len(l), n, replace=False), "different images.*seed")
+    assert_fails(ex, lambda b, l, n, seed=0: np.flatnonzero(l != 3)[::7][:n], "class 3 is missing")
+    assert_fails(ex, lambda b, l, n, seed=0: np.linspace(0, 1, n), "integer indices")
+
+
+def test_choose_calibration_stub_and_hang(fails_within_limit):
     def stub(b, l, n, seed=0):
         raise NotImplementedError
 
-    assert lab03.choose_calibration.evaluate(stub).status == "not done"
+    assert_not_done(lab03.choose_calibration, stub)
+    fails_within_limit(lab03.choose_calibration)
 
 
 def test_every_exercise_has_three_hints():

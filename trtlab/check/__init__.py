@@ -5,7 +5,11 @@ answer (often a function), compares it with the reference and either returns a s
 :class:`Mismatch` naming the mistake. The wrapper around it guarantees what a learner needs:
 
 - an untouched TODO (``raise NotImplementedError``) reports "not done yet", not a traceback;
-- learner code that crashes is reported (exception, message, the learner's line) and never kills the kernel;
+- learner code that crashes is reported (exception, message, the learner's own line, even when the crash happened
+  inside a library the learner called) and never kills the kernel;
+- every check runs under a time limit (per exercise, ``time_limit_s``): a learner function that never returns is
+  reported as "took longer than N s" and the kernel stays usable (the check runs in a worker thread, which is
+  interrupted when the limit passes);
 - in Jupyter with ipywidgets the result comes with "Check again" and "Hint" buttons; elsewhere it is plain text;
 - with ``TRTLAB_STRICT_CHECKS=1`` (set by the test suite) a failed check raises :class:`~trtlab.errors.CheckFailed`,
   so CI goes red when a solution notebook stops passing its own checks.
@@ -18,9 +22,14 @@ In a notebook::
 
 from __future__ import annotations
 
+import ctypes
 import html
 import importlib
 import os
+import re
+import site
+import sysconfig
+import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -33,6 +42,7 @@ __all__ = [
     "CheckResult",
     "Exercise",
     "Mismatch",
+    "NotDone",
     "assert_close",
     "exercise",
     "exercises",
@@ -41,11 +51,22 @@ __all__ = [
 ]
 
 LAB_MODULES = ("lab00", "lab01", "lab02", "lab03", "lab04", "lab05", "lab06")
+DEFAULT_TIME_LIMIT_S = 120.0  # an exercise that states no limit of its own; generous for a busy 2-core laptop
 _REGISTRY: dict[str, "Exercise"] = {}
 
 
 class Mismatch(Exception):
     """Raised by a checker: the answer is wrong, and the message says how (what differed, by how much, likely cause)."""
+
+
+class NotDone(Exception):
+    """Raised by a checker whose answer is not a function (source text, a value) when it is still the placeholder:
+    reported as "not done yet", like a function that still raises NotImplementedError."""
+
+
+class _TimeLimitReached(BaseException):
+    """Injected into a check's worker thread when its time is up. A BaseException, so that a learner's
+    ``except Exception`` does not swallow it."""
 
 
 @dataclass
@@ -87,15 +108,20 @@ class Exercise:
     title: str
     hints: tuple[str, str, str]
     checker: Callable[..., str | None]
+    time_limit_s: float = DEFAULT_TIME_LIMIT_S
     _hints_shown: int = field(default=0, repr=False)
 
     def evaluate(self, *answer: Any, **kwargs: Any) -> CheckResult:
-        """Run the checker on the answer; never raises, whatever the learner's code does."""
+        """Run the checker on the answer within the time limit; never raises, whatever the learner's code does."""
         try:
-            note = self.checker(*answer, **kwargs)
-        except NotImplementedError:
-            return CheckResult(self.key, "not done", "not done yet: replace the `raise NotImplementedError` "
-                               "under `# YOUR CODE HERE` with your code, run that cell, then this one.")
+            note = _run_with_time_limit(self.checker, answer, kwargs, self.time_limit_s)
+        except _Overtime as slow:
+            return CheckResult(self.key, "failed", str(slow))
+        except (NotImplementedError, NotDone) as todo:
+            if isinstance(todo, NotDone) or _raised_by_learner(todo):
+                return CheckResult(self.key, "not done", "not done yet: replace the `raise NotImplementedError` "
+                                   "under `# YOUR CODE HERE` with your code, run that cell, then this one.")
+            return CheckResult(self.key, "failed", _describe_crash(todo))  # raised inside a library: a crash
         except Mismatch as wrong:
             return CheckResult(self.key, "failed", f"{wrong}\nStuck? tl.hint({self.key!r}) or the Hint button.")
         except Exception as crash:  # learner code may raise anything; report it, never crash the kernel
@@ -122,13 +148,18 @@ class Exercise:
         return f"💡 hint {level}/{len(self.hints)} for {self.key}: {self.hints[level - 1]}"
 
 
-def exercise(key: str, *, title: str, hints: tuple[str, str, str] | list[str]) -> Callable[[Callable], Exercise]:
-    """Register a checker as exercise ``key`` ("labNN.name")."""
+def exercise(key: str, *, title: str, hints: tuple[str, str, str] | list[str],
+             time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Callable[[Callable], Exercise]:
+    """Register a checker as exercise ``key`` ("labNN.name"); the whole check (the learner's calls included) must
+    finish within ``time_limit_s`` seconds."""
     if len(hints) != 3:
         raise ValueError(f"exercise {key!r} needs exactly 3 graded hints; got {len(hints)}")
+    if not time_limit_s > 0:
+        raise ValueError(f"exercise {key!r}: time_limit_s must be > 0; got {time_limit_s}")
 
     def register(checker: Callable[..., str | None]) -> Exercise:
-        ex = Exercise(key=key, title=title, hints=tuple(hints), checker=checker)  # type: ignore[arg-type]
+        ex = Exercise(key=key, title=title, hints=tuple(hints), checker=checker,  # type: ignore[arg-type]
+                      time_limit_s=float(time_limit_s))
         _REGISTRY[key] = ex
         return ex
 
@@ -214,17 +245,141 @@ def assert_close(got: Any, expected: Any, *, rtol: float, atol: float, name: str
     return f"{name}: {summary} (atol={atol:g}, rtol={rtol:g})"
 
 
+# ---------------------------------------------------------------- running learner code
+
+
+_GRACE_S = 2.0  # after the limit: how long the interrupted worker gets to unwind before we stop waiting
+
+
+class _Overtime(Exception):
+    """The check did not finish within its time limit (the message is what the learner reads)."""
+
+
+def _run_with_time_limit(checker: Callable[..., Any], answer: tuple, kwargs: dict, limit_s: float) -> Any:
+    """Run ``checker`` in a worker thread and wait at most ``limit_s``.
+
+    A thread, not a signal: it works off the main thread (widget callbacks) and on every OS, and a kernel waiting
+    on it stays interruptible. When time is up the worker gets an exception injected at its next Python bytecode
+    (``PyThreadState_SetAsyncExc``), which stops a loop in Python; code stuck inside a C call keeps running in the
+    background, and the message says so.
+    """
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = checker(*answer, **kwargs)
+        except _TimeLimitReached:
+            pass  # stopped at the time limit: the caller reports it
+        except BaseException as err:  # noqa: BLE001 - handed to the caller's thread as is
+            box["error"] = err
+
+    worker = threading.Thread(target=work, name="trtlab-check", daemon=True)
+    worker.start()
+    try:
+        worker.join(limit_s)
+    except KeyboardInterrupt:  # the learner pressed "interrupt": stop the worker too
+        _interrupt(worker)
+        raise
+    if worker.is_alive():
+        waited = 0.0
+        while worker.is_alive() and waited < _GRACE_S:
+            _interrupt(worker)  # again: a bare `except:` in the learner's loop may have caught the first one
+            worker.join(0.2)
+            waited += 0.2
+        background = ("" if not worker.is_alive() else " It is stuck inside a library call and keeps running in "
+                      "the background; if the notebook becomes slow, restart the kernel.")
+        raise _Overtime(f"your code took longer than {limit_s:g} s (this check's time limit) and was stopped."
+                        f"{background} Likely causes: a loop whose condition never becomes false, a `while True` "
+                        "without a `break`, or waiting on something that never arrives. Run your function on its "
+                        "own with a small input to see where it hangs.")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+def _interrupt(worker: threading.Thread) -> None:
+    if worker.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(worker.ident), ctypes.py_object(_TimeLimitReached))
+
+
 # ---------------------------------------------------------------- presentation
 
 
+def _library_roots() -> tuple[str, ...]:
+    """Folders whose code is not the learner's: the standard library, installed packages, and trtlab itself."""
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    roots |= set(getattr(site, "getsitepackages", lambda: [])())
+    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # .../trtlab
+    return tuple(os.path.join(os.path.realpath(r), "") for r in roots if r)
+
+
+_LIBRARY_ROOTS = _library_roots()
+
+
+def _is_learner_frame(frame: traceback.FrameSummary) -> bool:
+    name = frame.filename
+    if name.startswith("<"):
+        return not name.startswith("<frozen")  # <ipython-input-…>, <stdin>, <string> are typed code; <frozen …> not
+    return not os.path.realpath(name).startswith(_LIBRARY_ROOTS)
+
+
+def _raised_by_learner(err: BaseException) -> bool:
+    frames = traceback.extract_tb(err.__traceback__)
+    return bool(frames) and _is_learner_frame(frames[-1])
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _short_message(err: BaseException, lines: int = 6) -> str:
+    text = _ANSI.sub("", str(err)).strip()
+    kept = text.splitlines()[:lines]
+    return "\n".join(kept) + (" […]" if len(text.splitlines()) > lines else "")
+
+
 def _describe_crash(crash: BaseException) -> str:
-    frames = [f for f in traceback.extract_tb(crash.__traceback__) if "/trtlab/" not in f.filename.replace("\\", "/")]
-    where = ""
-    if frames:
-        last = frames[-1]
-        where = f" at line {last.lineno}" + (f": `{last.line.strip()}`" if last.line else "")
-    return (f"your code raised {type(crash).__name__}{where}: {crash}\n"
-            "Fix the error above (run the exercise cell on its own to see the full traceback), then check again.")
+    """The crash as the learner should see it: their own frames only, the line they wrote, and the library the
+    error came from when it came from one."""
+    frames = traceback.extract_tb(crash.__traceback__)
+    mine = [f for f in frames if _is_learner_frame(f)]
+    message = _short_message(crash)
+    cause = _root_cause(crash)
+    if cause is not None:  # a library that wraps the real error: its first lines are boilerplate
+        message = f"{_short_message(crash, 2)}\nCaused by {type(cause).__name__}: {_short_message(cause, 4)}"
+    if not mine:
+        origin = frames[-1] if frames else None
+        where = f" ({os.path.basename(origin.filename)}, line {origin.lineno})" if origin else ""
+        return (f"checking your answer raised {type(crash).__name__}{where}: {message}\n"
+                "Likely causes: your function returned something of another type or shape than the exercise asks "
+                "for (read its docstring), or it was never called with the checker's arguments. If your answer "
+                "follows the docstring, this is a bug in the checker: please report it.")
+    last = mine[-1]
+    line = f": `{last.line.strip()}`" if last.line else ""
+    chain = " → ".join(f"{f.name} line {f.lineno}" for f in mine[-3:])
+    if frames[-1] is last:
+        where = f"at line {last.lineno}{line}"
+    else:
+        where = f"inside {_library_name(frames[-1].filename)}, called from your line {last.lineno}{line}"
+    return (f"your code raised {type(crash).__name__} {where}: {message}\n"
+            f"Your frames: {chain}. Fix the error above (run the exercise cell on its own to see the full "
+            "traceback), then check again.")
+
+
+def _root_cause(err: BaseException) -> BaseException | None:
+    cause, seen = err.__cause__, 0
+    while cause is not None and cause.__cause__ is not None and seen < 10:
+        cause, seen = cause.__cause__, seen + 1
+    return cause
+
+
+def _library_name(filename: str) -> str:
+    """``.../site-packages/torch/nn/modules/conv.py`` → ``torch (torch/nn/modules/conv.py)``."""
+    path = os.path.realpath(filename)
+    for root in sorted(_LIBRARY_ROOTS, key=len, reverse=True):  # site-packages before the stdlib folder above it
+        if path.startswith(root):
+            rel = os.path.relpath(path, root)
+            return f"{rel.split(os.sep)[0].removesuffix('.py')} ({rel})"
+    return os.path.basename(filename)
 
 
 def _in_jupyter_kernel() -> bool:

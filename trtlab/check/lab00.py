@@ -3,6 +3,7 @@ TensorRT calls are current."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Any, Callable
 
 from trtlab.check import Mismatch, exercise
@@ -32,6 +33,18 @@ INTRODUCED = {"FP16": "Volta (7.0)", "INT8": "Jetson Xavier's Volta (7.2), then 
               "FP8": "Ada (8.9) and Hopper (9.0)", "FP4": "Blackwell (10.0 / 12.0)"}
 
 
+#: where each precision's tensor cores begin (the thresholds the checker's explanations point at)
+THRESHOLD = {"FP16": (7, 0), "INT8": (7, 2), "BF16": (8, 0), "TF32": (8, 0), "FP8": (8, 9), "FP4": (10, 0)}
+
+#: GPUs not in the table above, so that an answer must follow the rule, not look the table up: a Pascal without
+#: tensor cores (P100), Blackwell Ultra (B300) and the GB10 of DGX Spark (CUDA 12.9+ compute capabilities).
+UNLISTED: dict[tuple[int, int], tuple[str, frozenset[str]]] = {
+    (6, 0): ("Tesla P100 (Pascal)", frozenset()),
+    (10, 3): ("B300 (Blackwell Ultra)", TENSOR_CORES[(10, 0)][1]),
+    (12, 1): ("GB10 / DGX Spark (Blackwell)", TENSOR_CORES[(12, 0)][1]),
+}
+
+
 def _as_precisions(value: Any) -> set[str]:
     if isinstance(value, str) or not hasattr(value, "__iter__"):
         raise Mismatch(f"return a set of precision names like {{'FP16', 'INT8'}}; got {value!r}")
@@ -46,24 +59,77 @@ def _as_precisions(value: Any) -> set[str]:
     "Tuples compare element by element in Python: (8, 6) >= (8, 0) is True.",
     "found = set(); if cc >= (7, 0): found.add('FP16'); if cc >= (7, 2): found.add('INT8'); "
     "if cc >= (8, 0): found |= {'BF16', 'TF32'}; ... then FP8 at (8, 9) and FP4 at (10, 0).",
-))
+), time_limit_s=30.0)
 def tensor_core_precisions(fn: Callable[[tuple[int, int]], Any]) -> str:
-    for cc, (gpu, expected) in TENSOR_CORES.items():
-        got = _as_precisions(fn(cc))
-        unknown = got - set(PRECISIONS)
-        if unknown:
-            raise Mismatch(f"for {cc} you returned {sorted(unknown)}, which is not one of {list(PRECISIONS)}")
-        missing, extra = expected - got, got - expected
-        if missing:
-            first = sorted(missing, key=PRECISIONS.index)[0]
-            raise Mismatch(f"compute capability {cc[0]}.{cc[1]} ({gpu}): you left out {sorted(missing)}. "
-                           f"{first} tensor cores arrived with {INTRODUCED[first]}.")
-        if extra:
-            first = sorted(extra, key=PRECISIONS.index)[0]
-            raise Mismatch(f"compute capability {cc[0]}.{cc[1]} ({gpu}): it has no {sorted(extra)} tensor cores. "
-                           f"{first} arrived with {INTRODUCED[first]}"
-                           + (" — Pascal has no tensor cores at all." if cc < (7, 0) else "."))
-    return f"all {len(TENSOR_CORES)} GPUs mapped correctly, from Pascal to Blackwell."
+    answers = {cc: _as_precisions(fn(cc)) for cc in TENSOR_CORES}
+    for cc, (gpu, _) in UNLISTED.items():
+        try:
+            answers[cc] = _as_precisions(fn(cc))
+        except (LookupError, ValueError) as err:
+            raise Mismatch(f"for compute capability {cc[0]}.{cc[1]} ({gpu}), which is not in TENSOR_CORES, your "
+                           f"function raised {type(err).__name__}: {err}. It works only for the GPUs it was shown: "
+                           "derive the answer from each precision's threshold, not from a lookup.") from None
+    for cc, (gpu, expected) in {**TENSOR_CORES, **UNLISTED}.items():
+        _compare_precisions(cc, gpu, expected, answers)
+    return (f"all {len(answers)} GPUs mapped correctly, from Pascal to Blackwell, including {len(UNLISTED)} that "
+            "are not in the table.")
+
+
+def _compare_precisions(cc: tuple[int, int], gpu: str, expected: frozenset[str],
+                        answers: dict[tuple[int, int], set[str]]) -> None:
+    got = answers[cc]
+    unknown = got - set(PRECISIONS)
+    if unknown:
+        raise Mismatch(f"for {cc} you returned {sorted(unknown)}, which is not one of {list(PRECISIONS)}")
+    missing, extra = expected - got, got - expected
+    name = f"compute capability {cc[0]}.{cc[1]} ({gpu})"
+    if missing:
+        first = sorted(missing, key=PRECISIONS.index)[0]
+        raise Mismatch(f"{name}: you left out {sorted(missing)}. {first} tensor cores arrived with "
+                       f"{INTRODUCED[first]}.{_likely_cause(cc, missing, answers)}")
+    if extra:
+        first = sorted(extra, key=PRECISIONS.index)[0]
+        raise Mismatch(f"{name}: it has no {sorted(extra)} tensor cores. {first} arrived with {INTRODUCED[first]}"
+                       + (" — Pascal has no tensor cores at all." if cc < (7, 0) else ".")
+                       + _as_text_cause(cc, {THRESHOLD[p] for p in extra}))
+
+
+def _strict_everywhere(answers: dict[tuple[int, int], set[str]]) -> bool:
+    """Every precision is missing at exactly its threshold and present just above it: `>` where `>=` belongs."""
+    for precision, threshold in THRESHOLD.items():
+        above = [cc for cc in sorted(answers) if cc > threshold]
+        if precision in answers.get(threshold, {precision}) or not above or precision not in answers[above[0]]:
+            return False
+    return True
+
+
+def _text(cc: tuple[int, int]) -> str:
+    return f"{cc[0]}.{cc[1]}"
+
+
+def _as_text_cause(cc: tuple[int, int], thresholds: set[tuple[int, int]]) -> str:
+    """The verdict of every differing threshold flips when the capabilities are compared as strings."""
+    if thresholds and all((_text(cc) >= _text(t)) != (cc >= t) for t in thresholds):
+        t = min(thresholds)
+        as_text = f"'{_text(cc)}' {'>=' if _text(cc) >= _text(t) else '<'} '{_text(t)}'"
+        return (f" Likely cause: the capability compared as text ({as_text}, character by character); compare "
+                f"tuples, e.g. cc >= {t}.")
+    return ""
+
+
+def _likely_cause(cc: tuple[int, int], missing: frozenset[str], answers: dict[tuple[int, int], set[str]]) -> str:
+    """Name the comparison mistake that leaves these precisions out at this compute capability, if one fits."""
+    thresholds = {THRESHOLD[p] for p in missing}
+    if cc in thresholds and _strict_everywhere(answers):
+        return (f" Likely cause: a strict comparison at every threshold (`cc > {cc}`): each precision is missing "
+                f"at exactly the capability that introduced it; compare with >=.")
+    if _as_text_cause(cc, thresholds):
+        return _as_text_cause(cc, thresholds)
+    if any(cc[0] > t[0] and cc[1] < t[1] for t in thresholds):
+        t = next(t for t in sorted(thresholds) if cc[0] > t[0] and cc[1] < t[1])
+        return (f" Likely cause: major and minor compared separately (cc[1] >= {t[1]} is false for "
+                f"{cc[0]}.{cc[1]}); compare the tuple: cc >= {t}.")
+    return ""
 
 
 def _caps(gpus: tuple[Gpu, ...], tensorrt: str | None, rtx: str | None) -> Capabilities:
@@ -81,6 +147,12 @@ def _caps(gpus: tuple[Gpu, ...], tensorrt: str | None, rtx: str | None) -> Capab
 H100 = Gpu("NVIDIA H100 80GB HBM3", (9, 0), 79.2)
 RTX4090 = Gpu("NVIDIA GeForce RTX 4090", (8, 9), 24.0)
 ORIN = Gpu("Orin (nvgpu)", (8, 7), 61.4)
+L4 = Gpu("NVIDIA L4", (8, 9), 22.0)
+RTX3060_LAPTOP = Gpu("NVIDIA GeForce RTX 3060 Laptop GPU", (8, 6), 6.0)
+
+#: what the course does when both runtimes could execute engines (tl.env.runtime_flavour checks tensorrt first)
+_BOTH = ("both could execute engines here; the course takes the `tensorrt` package first when there is a GPU "
+         "(tl.env.runtime_flavour checks caps.tensorrt before TensorRT-RTX), so test caps.tensorrt first")
 
 #: (situation, capabilities, runtime that executes Lab 03's engines, why)
 SCENARIOS = [
@@ -99,6 +171,11 @@ SCENARIOS = [
      "10.x, though trtlab itself needs Python >= 3.11 and JetPack 6's TensorRT bindings are for Python 3.10"),
     ("a CPU server with the tensorrt wheel but no GPU", _caps((), "11.4.0", None), "cpu",
      "the tensorrt package installs, but executing an engine needs a GPU"),
+    ("an L4 with TensorRT 10.13 and TensorRT-RTX", _caps((L4,), "10.13.0", "1.7.1"), "tensorrt", _BOTH),
+    ("an RTX 3060 laptop with only TensorRT-RTX", _caps((RTX3060_LAPTOP,), None, "1.7.1"), "tensorrt-rtx",
+     "TensorRT-RTX supports Ampere's 8.6 (it is in tl.env.RTX_COMPUTE_CAPABILITIES)"),
+    ("an RTX 4090 with neither TensorRT nor TensorRT-RTX", _caps((RTX4090,), None, None), "cpu",
+     "a GPU alone executes no engine: neither runtime is installed (caps.tensorrt and caps.tensorrt_rtx are None)"),
 ]
 
 
@@ -109,15 +186,24 @@ SCENARIOS = [
     "Hopper (9.0) is not among them.",
     "if not caps.gpus: return 'cpu'; if caps.tensorrt: return 'tensorrt'; then check whether any "
     "gpu.compute_capability is in RTX_COMPUTE_CAPABILITIES and caps.tensorrt_rtx is set → 'tensorrt-rtx'; else 'cpu'.",
-))
+), time_limit_s=30.0)
 def engine_runtime(fn: Callable[[Capabilities], str]) -> str:
     for situation, caps, expected, why in SCENARIOS:
         got = fn(caps)
+        if got is None:
+            raise Mismatch(f"for {situation} your function returned None: a path through it has no `return` "
+                           "(or returns caps.tensorrt / caps.tensorrt_rtx, which are None when not installed). "
+                           "Return 'tensorrt', 'tensorrt-rtx' or 'cpu' on every path.")
         if got not in ("tensorrt", "tensorrt-rtx", "cpu"):
-            raise Mismatch(f"return 'tensorrt', 'tensorrt-rtx' or 'cpu'; for {situation} you returned {got!r}")
+            raise Mismatch(f"return 'tensorrt', 'tensorrt-rtx' or 'cpu'; for {situation} you returned {got!r}"
+                           + (" (an object, not its name)" if not isinstance(got, str) else ""))
         if got != expected:
+            installed = {"tensorrt": caps.tensorrt, "tensorrt-rtx": caps.tensorrt_rtx}
+            if got in installed and installed[got] is None:
+                why = (f"{got!r} is not even installed there (caps.{got.replace('-', '_')} is None); {why}")
             raise Mismatch(f"for {situation} you said {got!r}, but it is {expected!r}: {why}.")
-    return f"all {len(SCENARIOS)} machines right — including the H100 that TensorRT-RTX cannot run on."
+    return (f"all {len(SCENARIOS)} machines right — including the H100 that TensorRT-RTX cannot run on and the L4 "
+            "where both runtimes could.")
 
 
 #: API call → (still works in TensorRT 11?, why — with the version that deprecated or removed it)
@@ -152,14 +238,20 @@ API_CALLS = {
     "synchronous execute_v2(bindings).",
 ))
 def current_api(answer: Any) -> str:
-    chosen = {str(a).strip() for a in answer} if not isinstance(answer, str) else {answer}
-    unknown = chosen - set(API_CALLS)
+    if isinstance(answer, str) or not hasattr(answer, "__iter__"):
+        raise Mismatch(f"`current` should be a set of the call strings, like {{'context.execute_async_v3(stream)', "
+                       f"...}}; got {type(answer).__name__} {answer!r:.80}")
+    chosen = {" ".join(str(a).split()) for a in answer}
+    unknown = sorted(chosen - set(API_CALLS))
     if unknown:
-        raise Mismatch(f"{sorted(unknown)} is not one of the options; copy the strings from API_CALLS")
-    for call, (current, why) in API_CALLS.items():
-        if current and call not in chosen:
-            raise Mismatch(f"`{call}` is current ({why}); include it.")
-        if not current and call in chosen:
-            raise Mismatch(f"`{call}` is obsolete: {why}.")
+        near = {u: difflib.get_close_matches(u, API_CALLS, n=1, cutoff=0.6) for u in unknown}
+        listing = "; ".join(f"{u!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for u, m in near.items())
+        raise Mismatch(f"not one of the options: {listing}. Copy the strings from tl.check.lab00.API_CALLS.")
+    wrong = [f"`{call}` is current ({why}); include it." for call, (current, why) in API_CALLS.items()
+             if current and call not in chosen]
+    wrong += [f"`{call}` is obsolete: {why}." for call, (current, why) in API_CALLS.items()
+              if not current and call in chosen]
+    if wrong:
+        raise Mismatch(f"{len(wrong)} of the {len(API_CALLS)} calls misjudged:\n  " + "\n  ".join(wrong))
     return ("right: the build-and-run path of TensorRT 11 (and 10), plus execute_v2, the synchronous call that "
             "10.0 kept when it removed the rest of the bindings API.")

@@ -17,58 +17,104 @@ from trtlab import _compat
 from trtlab.check import Mismatch, assert_close, exercise
 
 TOY_SHAPES = {"images": ((1, 3, 8, 8), (4, 3, 8, 8), (16, 3, 8, 8))}
+# The build is checked on two models, so that neither the input name nor the shapes can be hard-coded: the toy
+# classifier, and the same graph with a long input name and another profile (min 2, opt 3, max 7, 12×12 images).
+LONG_NAME = "pixel_values_from_camera_0_normalised_nchw"
+LONG_SHAPES = {LONG_NAME: ((2, 3, 12, 12), (3, 3, 12, 12), (7, 3, 12, 12))}
 
 
 # ---------------------------------------------------------------- 1. build with the raw API
 
 
-class _RecordingBuilder:
-    """Wraps a real ``Builder``: everything is real; the calls the exercise is about are remembered."""
+def _recording_module(trt: ModuleType, log: dict[str, Any]) -> ModuleType:
+    """A copy of the ``tensorrt`` module whose ``Builder`` is a subclass of the real one that remembers the calls the
+    exercise is about. Everything else is the real thing: every other name of the module, ``isinstance`` checks,
+    the context-manager style of NVIDIA's samples (``with trt.Builder(logger) as builder, ...``; the bindings call
+    context managers deprecated and without effect, but still accept them), and its class name is ``Builder``."""
 
-    def __init__(self, trt: ModuleType, log: dict[str, Any], logger: Any) -> None:
-        self._builder = trt.Builder(logger)
-        self._log = log
+    class Builder(trt.Builder):  # type: ignore[name-defined, misc]
+        def create_network(self, flags: int = 0) -> Any:
+            log["network_flags"].append(int(flags))
+            return super().create_network(flags)
 
-    def create_network(self, flags: int = 0) -> Any:
-        self._log["network_flags"].append(int(flags))
-        return self._builder.create_network(flags)
+        def create_optimization_profile(self) -> Any:
+            profile = super().create_optimization_profile()
+            log["profiles"].append(profile)
+            return profile
 
-    def create_optimization_profile(self) -> Any:
-        profile = self._builder.create_optimization_profile()
-        self._log["profiles"].append(profile)
-        return profile
+        def create_builder_config(self) -> Any:
+            config = super().create_builder_config()
+            log["configs"].append(config)
+            return config
 
-    def create_builder_config(self) -> Any:
-        config = self._builder.create_builder_config()
-        self._log["configs"].append(config)
-        return config
+        def build_serialized_network(self, network: Any, config: Any) -> Any:
+            log["builds"] += 1
+            plan = super().build_serialized_network(network, config)
+            log["plan"] = plan
+            return plan
 
-    def build_serialized_network(self, network: Any, config: Any) -> Any:
-        self._log["builds"] += 1
-        plan = self._builder.build_serialized_network(network, config)
-        self._log["plan"] = plan
-        return plan
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._builder, name)
+    Builder.__module__ = trt.__name__
+    module = ModuleType(trt.__name__, trt.__doc__)
+    module.__dict__.update({k: v for k, v in vars(trt).items() if k not in ("__name__", "__doc__")})
+    module.Builder = Builder  # type: ignore[attr-defined]
+    return module
 
 
-class _RecordingTrt:
-    """A stand-in for the ``tensorrt`` module whose ``Builder`` records calls; every other name is the real one."""
-
-    def __init__(self, trt: ModuleType) -> None:
-        self._trt = trt
-        self.log: dict[str, Any] = {"network_flags": [], "profiles": [], "configs": [], "builds": 0, "plan": None}
-
-    def Builder(self, logger: Any) -> _RecordingBuilder:  # noqa: N802 - mirrors trt.Builder
-        return _RecordingBuilder(self._trt, self.log, logger)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._trt, name)
+def _new_log() -> dict[str, Any]:
+    return {"network_flags": [], "profiles": [], "configs": [], "builds": 0, "plan": None}
 
 
 def _builder_module() -> ModuleType:
-    return _compat.builder_flavour().module
+    from trtlab.env import builder_flavour
+
+    return builder_flavour().module
+
+
+def _with_input_name(onnx_bytes: bytes, name: str, size: int) -> bytes:
+    """The toy graph with its input renamed (every reference to it too)."""
+    import onnx
+
+    from trtlab._toy import toy_classifier_onnx
+
+    model = onnx.load_from_string(toy_classifier_onnx(size=size))
+    old = model.graph.input[0].name
+    model.graph.input[0].name = name
+    for node in model.graph.node:
+        node.input[:] = [name if i == old else i for i in node.input]
+    return model.SerializeToString()
+
+
+def _profile_shape(profile: Any, name: str) -> tuple | None:
+    """min/opt/max the profile holds for ``name``; None when it holds none (TensorRT then logs an error and
+    returns an empty list)."""
+    try:
+        shapes = profile.get_shape(name)
+    except Exception:  # noqa: BLE001 - older bindings raise instead
+        return None
+    return tuple(tuple(int(d) for d in s) for s in shapes) or None
+
+
+def _build_failure_cause(log: dict[str, Any], shapes: dict) -> str | None:
+    """Why build_serialized_network returned None, when the log shows it: a missing, unadded, invalid or misnamed
+    profile."""
+    if log["builds"] == 0 or log["plan"] is not None:
+        return None
+    missing = [n for n in shapes if log["profiles"] and _profile_shape(log["profiles"][-1], n) is None]
+    if missing:
+        return (f"the optimization profile sets no shape for the input {missing[0]!r}, so build_serialized_network "
+                "returned None: call profile.set_shape for every name in `shapes` (do not hard-code 'images')")
+    if not log["profiles"]:
+        return ("no optimization profile was created: the input's batch is dynamic (-1), so TensorRT needs "
+                "min/opt/max shapes (builder.create_optimization_profile(), profile.set_shape(name, min, opt, max), "
+                "config.add_optimization_profile(profile)) and build_serialized_network returned None")
+    if any(c.num_optimization_profiles for c in log["configs"]):
+        return None
+    if not all(bool(p) for p in log["profiles"]):  # IOptimizationProfile is falsy when it is not valid
+        return ("the optimization profile is not valid, so config.add_optimization_profile refused it (it returns -1, "
+                "it does not raise) and build_serialized_network returned None. Every input needs a shape with "
+                "min ≤ opt ≤ max in every dimension: pass the `shapes` entries in the order (min, opt, max)")
+    return ("an optimization profile was created but never added to the config: call "
+            "config.add_optimization_profile(profile) before build_serialized_network (which returned None)")
 
 
 @exercise("lab03.build_plan", title="Build a serialized engine with the raw TensorRT API", hints=(
@@ -82,33 +128,60 @@ def _builder_module() -> ModuleType:
     "if not parser.parse(onnx_bytes): raise RuntimeError(parser.get_error(0).desc()); ... "
     "for name, (lo, opt, hi) in shapes.items(): profile.set_shape(name, lo, opt, hi); "
     "plan = builder.build_serialized_network(network, config); if plan is None: raise RuntimeError(...); return plan",
-))
+), time_limit_s=120)  # measured 1–4 s on 2 busy cores: three TensorRT-RTX builds of a toy network on the CPU
 def build_plan(fn: Callable[[Any, bytes, dict], Any]) -> str:
+    """Two models (``TOY_SHAPES`` and ``LONG_SHAPES``: another input name and profile), then an ONNX with an
+    unsupported op that must make the function raise."""
     import onnx
 
     from trtlab._toy import toy_classifier_onnx
 
     trt = _builder_module()
-    rec = _RecordingTrt(trt)
-    plan = fn(rec, toy_classifier_onnx(), {k: tuple(v) for k, v in TOY_SHAPES.items()})
-    log = rec.log
+    sizes = []
+    for onnx_bytes, shapes in ((toy_classifier_onnx(), TOY_SHAPES),
+                               (_with_input_name(toy_classifier_onnx(), LONG_NAME, 12), LONG_SHAPES)):
+        sizes.append(_check_one_build(fn, trt, onnx_bytes, shapes))
+
+    bad = onnx.load_from_string(toy_classifier_onnx())
+    bad.graph.node[1].op_type = "NotARealOp"
+    try:
+        fn(_recording_module(trt, _new_log()), bad.SerializeToString(), dict(TOY_SHAPES))
+    except Exception:  # noqa: BLE001 - any raise is right: the learner noticed the parser failure
+        pass
+    else:
+        raise Mismatch("with an ONNX containing an unsupported op your function returned normally: parser.parse "
+                       "returns False (it does not raise). Check its result and raise with parser.get_error(i)")
+    return (f"built plans of {' and '.join(f'{s / 1024:.0f} KiB' for s in sizes)} (inputs 'images' and "
+            f"{LONG_NAME!r}) with {trt.__name__} {trt.__version__}; parser errors are caught")
+
+
+def _check_one_build(fn: Callable[..., Any], trt: ModuleType, onnx_bytes: bytes, shapes: dict) -> int:
+    log = _new_log()
+    try:
+        plan = fn(_recording_module(trt, log), onnx_bytes, {k: tuple(v) for k, v in shapes.items()})
+    except Exception as err:
+        cause = _build_failure_cause(log, shapes)
+        if cause is None:
+            raise
+        raise Mismatch(f"your function raised {type(err).__name__} ({err}) because {cause}") from None
     if log["builds"] == 0:
-        raise Mismatch("build_serialized_network was never called: the function must build and return the plan")
+        raise Mismatch("build_serialized_network was never called on the `trt` module passed to your function: "
+                       "build with it (if you wrote `import tensorrt` yourself, use the `trt` argument instead; the "
+                       "checker passes the builder this machine has) and return the plan")
     if not log["network_flags"] or not log["network_flags"][-1] & _compat.network_flags(trt):
         raise Mismatch(f"create_network({log['network_flags'][-1] if log['network_flags'] else ''}): the network is "
                        "not created strongly typed. TensorRT 11 is always strongly typed, but on 10.x flags=0 gives "
                        "a weakly typed network that ignores the precision in the ONNX; pass "
                        "1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)")
-    if not log["profiles"] or not any(c.num_optimization_profiles for c in log["configs"]):
-        raise Mismatch("no optimization profile was added to the config: the input's batch is dynamic (-1), so "
-                       "TensorRT needs min/opt/max shapes (create_optimization_profile, set_shape, "
-                       "config.add_optimization_profile)")
-    profile = log["profiles"][-1]
-    for name, expected in TOY_SHAPES.items():
-        got = tuple(tuple(int(d) for d in s) for s in profile.get_shape(name))
+    cause = _build_failure_cause(log, shapes)
+    if cause is not None:
+        raise Mismatch(f"{cause[0].upper()}{cause[1:]}; your function did not notice")
+    profile = log["profiles"][-1] if log["profiles"] else None
+    for name, expected in shapes.items():
+        got = _profile_shape(profile, name) if profile is not None else None
         if got != tuple(tuple(s) for s in expected):
             raise Mismatch(f"profile for {name!r}: min/opt/max = {got}, expected {expected} from the `shapes` "
-                           "argument; use the shapes you are given, in the order (min, opt, max)")
+                           "argument; use the names and shapes you are given, in the order (min, opt, max)")
     if plan is None:
         raise Mismatch("your function returned None: build_serialized_network returns None when the build fails; "
                        "check for None and raise, and return the plan otherwise")
@@ -118,17 +191,7 @@ def build_plan(fn: Callable[[Any, bytes, dict], Any]) -> str:
         raise Mismatch(f"return the serialized plan (IHostMemory or bytes); got {type(plan).__name__}") from err
     if size < 1000:
         raise Mismatch(f"the plan is only {size} bytes; return the result of build_serialized_network")
-
-    bad = onnx.load_from_string(toy_classifier_onnx())
-    bad.graph.node[1].op_type = "NotARealOp"
-    try:
-        fn(_RecordingTrt(trt), bad.SerializeToString(), dict(TOY_SHAPES))
-    except Exception:  # noqa: BLE001 - any raise is right: the learner noticed the parser failure
-        pass
-    else:
-        raise Mismatch("with an ONNX containing an unsupported op your function returned normally: parser.parse "
-                       "returns False (it does not raise). Check its result and raise with parser.get_error(i)")
-    return f"built a {size / 1024:.0f} KiB plan with {trt.__name__} {trt.__version__}; parser errors are caught"
+    return size
 
 
 # ---------------------------------------------------------------- 2. the inference loop
@@ -209,6 +272,14 @@ def _freed_before_execute(calls: list) -> str | None:
     return None
 
 
+# float32 bound of the stand-ins' model (mean over H·W = 64 pixels of values in [0, 1), then a 3-term dot product
+# with weights W): k = 64 + 3 roundings, each at most u relative to the partial sums, which are bounded by
+# Σ_c |W[c, j]|·max|x|: |Δlogit_j| ≤ k·u·Σ_c |W[c, j]|. A loop computing the same model in another order
+# (another device, another summation tree) stays within it; a wrong dtype or shape is off by O(1).
+_RUN_WEIGHTS = np.random.default_rng(_SIM_WEIGHT_SEED).standard_normal((3, 4))
+_RUN_ATOL = (64 + 3) * 2.0 ** -24 * float(np.abs(_RUN_WEIGHTS).sum(axis=0).max())
+
+
 @exercise("lab03.run_engine", title="The inference loop: shapes, addresses, execute_async_v3", hints=(
     "For each input: tell the context its shape, put the data in device memory, give the context that address. "
     "For each output: ask the context for its shape (only known once the inputs' shapes are set), allocate, give "
@@ -216,17 +287,17 @@ def _freed_before_execute(calls: list) -> str | None:
     "context.set_input_shape(name, array.shape); buf = device.upload(array); "
     "context.set_tensor_address(name, device.ptr(buf)). Find outputs with engine.get_tensor_mode(name) == "
     "trt.TensorIOMode.OUTPUT over range(engine.num_io_tensors); their shape is context.get_tensor_shape(name), "
-    "their dtype comes from engine.get_tensor_dtype(name) (tl._compat.numpy_dtype converts it).",
+    "their dtype comes from engine.get_tensor_dtype(name) (tl.engine.numpy_dtype converts it).",
     "ok = context.execute_async_v3(device.stream); if not ok: raise RuntimeError(...); device.synchronize(); "
     "return {name: device.download(buf) for name, buf in out_buffers.items()}",
-))
+), time_limit_s=60)  # measured < 1 s on the CPU stand-in; the GPU stand-in's first call starts CUDA (seconds)
 def run_engine(fn: Callable[..., Any], *, engine: Any = None, context: Any = None, device: Any = None) -> str:
     where = "the TensorRT engine"
     if engine is None:
         engine, context, device, where = _standin()
     trt = getattr(engine, "trt", None) or _builder_module()
     rng = np.random.default_rng(3)
-    for batch in (5, 2):
+    for batch in (5, 2, 1):  # one context, shapes changing between calls, down to the profile's minimum
         x = rng.random((batch, 3, 8, 8), dtype=np.float32)
         calls_before = len(getattr(context, "calls", []))
         errors_before = len(getattr(context, "errors", []))
@@ -267,11 +338,12 @@ def run_engine(fn: Callable[..., Any], *, engine: Any = None, context: Any = Non
                            f"{errors or 'nothing'}. Did you check execute_async_v3's return value (it returns "
                            "False instead of raising)?")
         try:
-            assert_close(got, expected, rtol=1e-5, atol=1e-5, name=f"logits (batch {batch})")
+            assert_close(got, expected, rtol=0, atol=_RUN_ATOL, name=f"logits (batch {batch})")
         except Mismatch as wrong:
-            raise Mismatch(f"{wrong} Were the inputs uploaded as float32 and the output buffer allocated with the "
-                           "engine's dtype?") from None
-    return f"both batch sizes (5, then 2 on the same context) match the reference on {where}"
+            raise Mismatch(f"{wrong} Likely causes: the input uploaded in another dtype than the engine's float32 "
+                           "(the engine reads the bytes as float32), or the output buffer allocated with another "
+                           "dtype than engine.get_tensor_dtype(name)") from None
+    return f"batch sizes 5, 2 and 1 (one context) match the reference on {where}"
 
 
 # ---------------------------------------------------------------- 3. choosing a calibration set
@@ -285,6 +357,17 @@ def _calibration_pool(n: int = 2000, classes: int = 10, seed: int = 7) -> tuple[
     return brightness, labels
 
 
+# (pool size, classes, pool seed, images asked for, learner's seed): other sizes, class counts and seeds, so none
+# of them can be hard-coded.
+_CALIBRATION_CASES = ((2000, 10, 7, 256, 0), (1500, 7, 11, 100, 3))
+
+
+def _quarter_floor(n: int) -> float:
+    """The smallest share of a brightness quarter accepted: 4 standard deviations below 25 % for n images drawn at
+    random (sd = √(0.25·0.75/n)), so a correct random sample fails with probability < 1e-4 per quarter."""
+    return 0.25 - 4 * (0.25 * 0.75 / n) ** 0.5
+
+
 @exercise("lab03.choose_calibration", title="Choose a calibration set that covers the inputs", hints=(
     "INT8 scales are set from the ranges seen during calibration. Which images must the calibration set contain "
     "so that no real input falls outside those ranges?",
@@ -292,37 +375,62 @@ def _calibration_pool(n: int = 2000, classes: int = 10, seed: int = 7) -> tuple[
     "(and all classes): without replacement, spread over brightness quantiles.",
     "A plain rng = np.random.default_rng(seed); rng.choice(len(labels), size=n, replace=False) already covers the "
     "range; stratifying by brightness quantile × class (np.quantile, np.digitize) guarantees it.",
-))
+), time_limit_s=30)  # measured < 0.1 s: five calls on pools of 2,000 and 1,500 images
 def choose_calibration(fn: Callable[..., Any]) -> str:
-    brightness, labels = _calibration_pool()
-    n = 256
-    idx = np.asarray(fn(brightness, labels, n, seed=0))
+    """Two pools (``_CALIBRATION_CASES``), a repeated call (same seed → same set), coverage of the brightest tenth,
+    of every brightness quarter and of every class."""
+    notes = []
+    for pool_size, classes, pool_seed, n, seed in _CALIBRATION_CASES:
+        brightness, labels = _calibration_pool(pool_size, classes, pool_seed)
+        idx = _valid_indices(fn(brightness, labels, n, seed=seed), n, len(labels))
+        again = np.asarray(fn(brightness, labels, n, seed=seed))
+        if not np.array_equal(np.sort(again), np.sort(idx)):
+            raise Mismatch(f"two calls with seed={seed} chose different images: the calibration set (and so the INT8 "
+                           "engine) would change from run to run. Draw from np.random.default_rng(seed)")
+        notes.append(_coverage(brightness, labels, idx, n))
+    return "; ".join(notes)
+
+
+def _valid_indices(got: Any, n: int, pool: int) -> np.ndarray:
+    idx = np.asarray(got)
     if idx.dtype.kind not in "iu" or idx.ndim != 1:
         raise Mismatch(f"return a 1-D array of integer indices into the pool; got dtype {idx.dtype}, shape {idx.shape}")
     if len(idx) != n:
-        raise Mismatch(f"asked for {n} images, got {len(idx)}")
-    if idx.min() < 0 or idx.max() >= len(labels):
-        raise Mismatch(f"indices must be in 0..{len(labels) - 1}; got {idx.min()}..{idx.max()}")
+        raise Mismatch(f"asked for {n} images (from a pool of {pool}), got {len(idx)}: use the n argument")
+    if idx.min() < 0 or idx.max() >= pool:
+        raise Mismatch(f"indices must be in 0..{pool - 1} (a pool of {pool}); got {idx.min()}..{idx.max()}: use "
+                       "len(labels), not a fixed pool size")
     if len(np.unique(idx)) != n:
         raise Mismatch(f"{n - len(np.unique(idx))} duplicate indices: sample without replacement (replace=False); "
                        "a duplicate adds no information about the activation ranges")
+    return idx
+
+
+def _coverage(brightness: np.ndarray, labels: np.ndarray, idx: np.ndarray, n: int) -> str:
+    top_tenth = np.quantile(brightness, 0.9)
+    if brightness[idx].max() < top_tenth:
+        raise Mismatch(f"none of your {n} images comes from the brightest 10% of the pool of {len(labels)} (your "
+                       f"brightest is {brightness[idx].max():.2f}, the pool reaches {brightness.max():.2f}). INT8 "
+                       "ranges calibrated without the brightest inputs clip them. Likely causes: indices that stop "
+                       "before the end of the pool (a fixed stride, a range over fewer than len(labels) images)")
     quartile = np.digitize(brightness[idx], np.quantile(brightness, [0.25, 0.5, 0.75]))
     share = np.bincount(quartile, minlength=4) / n
     spread = ", ".join(f"{v:.0%}" for v in share)
-    if share[3] < 0.12:
+    floor = _quarter_floor(n)
+    if share[3] < floor:
         first_n = " The pool is sorted by brightness, so the first n are the darkest." if share[0] > 0.5 else ""
         raise Mismatch(f"only {share[3]:.0%} of your images come from the brightest quarter of the pool (expected "
                        f"about 25%; darkest→brightest: {spread}).{first_n} Activation ranges calibrated on darker "
                        "images are too narrow, so bright inputs will clip in INT8")
-    if share[0] < 0.12:
+    if share[0] < floor:
         raise Mismatch(f"only {share[0]:.0%} of your images come from the darkest quarter (darkest→brightest: "
                        f"{spread}). Dark inputs will not clip (bright ranges cover them), but the set no longer "
                        "represents the data: sample across the whole brightness range")
-    if share.min() < 0.12:
+    if share.min() < floor:
         raise Mismatch(f"your images leave a gap in the brightness range (darkest→brightest quarters: {spread}); "
                        "sample across the whole range")
     per_class = np.bincount(labels[idx], minlength=labels.max() + 1)
     if per_class.min() == 0:
         raise Mismatch(f"class {int(per_class.argmin())} is missing from your calibration set: cover every class")
-    return ("brightness quarters " + " / ".join(f"{v:.0%}" for v in share)
-            + f"; every class present (min {per_class.min()} images)")
+    return (f"{n} of {len(labels)}: brightness quarters " + " / ".join(f"{v:.0%}" for v in share)
+            + f", every class present (min {per_class.min()} images)")
