@@ -15,6 +15,8 @@ import pytest
 from trtlab import serve
 from trtlab._toy import toy_classifier_onnx
 from trtlab.runtime import OnnxRuntimeRunner, TensorSpec
+from trtlab.serve.load import _run_coroutine
+from trtlab.serve.server import _free_port
 
 SIZE, CLASSES, MAX_BATCH = 8, 4, 16
 
@@ -174,8 +176,8 @@ def test_inference_matches_onnxruntime(server, onnx_path, protocol):
 
 def test_async_http_and_grpc_agree(server):
     x = images(3, seed=1)
-    http = serve._run_coroutine(serve.infer_async(server, "toy", {"images": x}, protocol="http"))["logits"]
-    grpc = serve._run_coroutine(serve.infer_async(server, "toy", {"images": x}, protocol="grpc"))["logits"]
+    http = _run_coroutine(serve.infer_async(server, "toy", {"images": x}, protocol="http"))["logits"]
+    grpc = _run_coroutine(serve.infer_async(server, "toy", {"images": x}, protocol="grpc"))["logits"]
     np.testing.assert_array_equal(http, grpc)
 
 
@@ -258,7 +260,7 @@ def test_startup_failure_shows_the_log(tmp_path):
 
 
 def test_free_port_is_free():
-    port = serve._free_port()
+    port = _free_port()
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))
 
@@ -274,7 +276,7 @@ def test_numpy2_stub_environment_is_refused_and_why(repo, monkeypatch):
     monkeypatch.setenv("TRTLAB_TRITON_PYTHON_BIN", str(Path(sys.executable).parent))  # this env: NumPy 2
     with pytest.raises(serve.UnsupportedFeature, match="must import NumPy 1.x"):
         serve.check_python_backend()
-    monkeypatch.setattr(serve, "check_python_backend", lambda: "skipped on purpose")
+    monkeypatch.setattr(serve.server, "check_python_backend", lambda: "skipped on purpose")
     with serve.TritonServer(repo, models=["toy"]) as srv:
         try:
             got = serve.infer(srv, "toy", {"images": images(2)})["logits"]

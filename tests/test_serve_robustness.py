@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtlab import serve, serve_process
+from trtlab import serve
 from trtlab._toy import toy_classifier_onnx
+from trtlab.serve import process as serve_process
+from trtlab.serve.load import _run_coroutine
 
 SIZE, CLASSES, MAX_BATCH = 8, 4, 16
 
@@ -127,7 +129,7 @@ def test_course_clients_refuse_the_huge_claim_before_sending(server, protocol):
     with pytest.raises(serve.RequestMismatch, match=match):  # a bare address: the config is asked from the server
         serve.infer(server.url(protocol), "toy", {"images": huge}, protocol=protocol)
     with pytest.raises(serve.RequestMismatch, match=match):
-        serve._run_coroutine(serve.infer_async(server, "toy", {"images": huge}, protocol=protocol))
+        _run_coroutine(serve.infer_async(server, "toy", {"images": huge}, protocol=protocol))
     with pytest.raises(serve.RequestMismatch, match=match):
         serve.load_test(server, "toy", {"images": huge}, protocol=protocol, requests=10, warmup=0)
     assert time.perf_counter() - t0 < 5
@@ -135,7 +137,7 @@ def test_course_clients_refuse_the_huge_claim_before_sending(server, protocol):
 
 
 def test_feeds_are_checked_against_the_config_without_a_server():
-    from trtlab.serve_requests import check_feeds
+    from trtlab.serve.feeds import check_feeds
 
     config = {"max_batch_size": 4, "input": [{"name": "x", "data_type": "TYPE_FP32", "dims": ["3", "-1"]}]}
     check_feeds(config, "m", {"x": np.zeros((2, 3, 7), np.float32)})
@@ -162,7 +164,8 @@ def test_feeds_are_checked_against_the_config_without_a_server():
 
 _CHILD = textwrap.dedent("""
     import json, sys, time
-    from trtlab import serve, serve_process
+    from trtlab import serve
+    from trtlab.serve import process as serve_process
     srv = serve.TritonServer(serve.ModelRepository(sys.argv[1]), models=["toy"]).start()
     pids = serve_process.marked(serve_process.marker(srv._logdir))
     print(json.dumps({"pids": pids, "regions": sorted(serve_process.regions(pids)), "folder": str(srv._logdir)}),
@@ -189,8 +192,8 @@ def test_without_its_watchdog_the_server_dies_and_the_next_start_cleans_the_stub
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(repo.root)], stdout=subprocess.PIPE, text=True)
     try:
         left = json.loads(child.stdout.readline())
-        watchdog = [p for p in serve_process._pids() if serve_process._cmdline(p)[1:3] == ["-m", "trtlab.serve_process"]
-                    and serve_process._cmdline(p)[3] == str(left["pids"][0])]
+        watchdog = [p for p in serve_process._pids() if serve_process._cmdline(p)[1:4] == ["-m", "trtlab.serve", "watch"]
+                    and serve_process._cmdline(p)[4] == str(left["pids"][0])]
         assert len(watchdog) == 1
         os.kill(watchdog[0], signal.SIGKILL)
     finally:
@@ -265,7 +268,7 @@ def test_timeouts_are_honoured_against_a_frozen_server(server):
                 assert time.perf_counter() - t0 < 1.0 + 1.5, (protocol, target)
             t0 = time.perf_counter()
             with pytest.raises(serve.ServerTimeout):
-                serve._run_coroutine(serve.infer_async(server, "toy", {"images": images(1)}, protocol=protocol,
+                _run_coroutine(serve.infer_async(server, "toy", {"images": images(1)}, protocol=protocol,
                                                        timeout_s=1.0))
             assert time.perf_counter() - t0 < 1.0 + 1.5
         t0 = time.perf_counter()

@@ -30,7 +30,7 @@ def config_with(*, batch_dims=False, none_as=-1, drop_none=False, dtype=None, pl
                 kind="KIND_GPU", max_batch=None, name=None, swap=False, twice=False):
     """The solution's way (a ModelConfig message); each keyword introduces one mistake."""
     def fn(model, inputs, outputs, max_batch_size):
-        mc = serve._mc()
+        mc = serve.config_schema()
         config = mc.ModelConfig(name=name or model, platform=platform,
                                 max_batch_size=max_batch_size if max_batch is None else max_batch)
         groups = ((config.input, outputs), (config.output, inputs)) if swap else (
@@ -69,7 +69,7 @@ def from_a_dict(model, inputs, outputs, max_batch_size):
         return [{"name": s.name, "data_type": serve.triton_dtype(s.dtype),
                  "dims": [d if d is not None else -1 for d in s.shape][1:]} for s in reversed(list(specs.values()))]
 
-    mc = serve._mc()
+    mc = serve.config_schema()
     config = json_format.ParseDict({"output": tensors(outputs), "input": tensors(inputs), "backend": "tensorrt",
                                     "max_batch_size": max_batch_size, "instance_group": [{"kind": "KIND_AUTO"}]},
                                    mc.ModelConfig())

@@ -98,7 +98,7 @@ def _check_tensors(where: str, kind: str, got: list, want: list, other_names: se
 def engine_config(fn: Callable[[str, dict, dict, int], str]) -> str:
     from trtlab import serve
 
-    mc = serve._mc()
+    mc = serve.config_schema()
     cases = _io_cases()
     for name, inputs, outputs, max_batch in cases:
         want = serve.model_config(name, inputs=inputs, outputs=outputs, max_batch_size=max_batch,
@@ -193,7 +193,7 @@ def _model_shape(server: Any, model: str, input_name: str) -> tuple[int, tuple[i
     try:
         config = c.get_model_config(model)
     except Exception as err:  # noqa: BLE001
-        raise serve._translate(err, serve._address(server, "http"), model) from err
+        raise serve.as_triton_error(err, server, model) from err
     finally:
         c.close()
     max_batch = int(config.get("max_batch_size", 0))

@@ -28,6 +28,9 @@ from typing import Callable
 
 from trtlab.errors import PortInUse
 
+__all__ = ["MARKER", "PORT_TAKEN", "alive", "clean_stale", "kill_and_clean", "mapped_regions", "marked", "marker",
+           "pdeathsig", "port_in_use", "port_owner", "port_taken", "regions", "start_watchdog", "watch"]
+
 MARKER = "TRTLAB_TRITON_OWNER"
 SHM_DIR = Path("/dev/shm")
 REGION = "triton_python_backend_shm_region_"
@@ -207,10 +210,10 @@ def pdeathsig() -> Callable[[], None] | None:
 def start_watchdog(server_pid: int, value: str) -> tuple[subprocess.Popen, int]:
     """Start the watchdog of one server; returns it and the pipe's write end (close it to release the server)."""
     read, write = os.pipe()  # not inheritable: tritonserver and other children do not hold the write end
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[2]),
                                                        os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "trtlab.serve_process", str(server_pid), value],
+        proc = subprocess.Popen([sys.executable, "-m", "trtlab.serve", "watch", str(server_pid), value],
                                 stdin=read, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
                                 start_new_session=True)
     finally:
@@ -219,7 +222,11 @@ def start_watchdog(server_pid: int, value: str) -> tuple[subprocess.Popen, int]:
 
 
 def watch(server_pid: int, value: str) -> None:
-    """The watchdog's loop: remember the server's regions; on server death kill the stubs; on EOF clean all."""
+    """The watchdog's loop: remember the server's regions; on server death kill the stubs; on EOF clean all.
+
+    Runs as ``python -m trtlab.serve watch <server pid> <marker>`` (:func:`start_watchdog`).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the notebook's terminal is not meant for us
     names: set[str] = set()
     server_gone, tick = False, 0
     while True:
@@ -234,8 +241,3 @@ def watch(server_pid: int, value: str) -> None:
                 server_gone = True
                 kill_and_clean(value, names, remove_folder=False)  # keep the log for the owner's error message
     kill_and_clean(value, names, remove_folder=True)
-
-
-if __name__ == "__main__":
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the notebook's terminal is not meant for us
-    watch(int(sys.argv[1]), sys.argv[2])

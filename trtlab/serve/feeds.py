@@ -14,6 +14,8 @@ import numpy as np
 
 from trtlab.errors import RequestMismatch
 
+__all__ = ["check_feeds"]
+
 
 def _fmt(dims: Any) -> str:
     return "[" + ",".join(str(int(d)) for d in dims) + "]"
