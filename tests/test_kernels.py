@@ -258,11 +258,13 @@ def test_wrappers_pass_what_the_kernels_declare(monkeypatch, call):
         float32, int32 = np.float32, np.int32
         empty = staticmethod(np.empty)
 
-    monkeypatch.setattr(kernels, "require_gpu", lambda what="": FakeCupy)
-    monkeypatch.setattr(kernels, "load_module", lambda *a, **k: Module())
-    monkeypatch.setattr(kernels, "as_stream", lambda stream=None: contextlib.nullcontext())
-    monkeypatch.setattr(kernels, "as_device_array", lambda x, stream=None: np.asarray(x))
-    monkeypatch.setattr(kernels, "_output", lambda out, shape, dtype: np.empty(shape, dtype))
+    from trtlab.kernels import gpu
+
+    monkeypatch.setattr(gpu, "require_gpu", lambda what="": FakeCupy)
+    monkeypatch.setattr(gpu, "load_module", lambda *a, **k: Module())
+    monkeypatch.setattr(gpu, "as_stream", lambda stream=None: contextlib.nullcontext())
+    monkeypatch.setattr(gpu, "as_device_array", lambda x, stream=None: np.asarray(x))
+    monkeypatch.setattr(gpu, "_output", lambda out, shape, dtype: np.empty(shape, dtype))
     images = np.zeros((2, 40, 60, 3), np.uint8)
     if call in ("direct", "tiled"):
         kernels.preprocess(images, (30, 50), mean=(0.1, 0.2, 0.3), std=(0.5, 0.5, 0.5), dtype=np.float16,

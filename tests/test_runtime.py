@@ -202,3 +202,46 @@ def test_torch_runner_reads_its_input_from_the_model():
         r.sample_feeds(2)
     with pytest.raises(InputMismatch, match="no conv or linear layer"):
         runtime.TorchRunner(nn.ReLU(), device="cpu")
+
+
+def test_predict_batches_and_concatenates_every_output():
+    """Runner.predict feeds slices of batch_size (the last one shorter) and joins each output in order."""
+    sizes = []
+
+    class Echo(runtime.Runner):
+        name = "echo"
+
+        def inputs(self):
+            return {"images": runtime.TensorSpec("images", (None, 2), np.dtype(np.float32))}
+
+        def outputs(self):
+            return {"same": runtime.TensorSpec("same", (None, 2), np.dtype(np.float32)),
+                    "sum": runtime.TensorSpec("sum", (None,), np.dtype(np.float32))}
+
+        def _infer(self, feeds):
+            sizes.append(len(feeds["images"]))
+            return {"same": feeds["images"], "sum": feeds["images"].sum(1)}
+
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    out = Echo().predict(x, batch_size=3)
+    assert sizes == [3, 3, 1]
+    np.testing.assert_array_equal(out["same"], x)
+    np.testing.assert_array_equal(out["sum"], x.sum(1))
+    with pytest.raises(InputMismatch, match="batch_size=0"):
+        Echo().predict(x, batch_size=0)
+    with pytest.raises(InputMismatch, match="empty x"):
+        Echo().predict(x[:0])
+
+
+def test_every_runner_takes_a_name(tmp_path):
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    assert runtime.TorchRunner(model, device="cpu", name="eager").name == "eager"
+    assert runtime.TorchRunner(model, device="cpu").name == "pytorch-cpu"
+    path = tmp_path / "m.onnx"
+    torch.onnx.export(model, torch.zeros(1, 3, 8, 8), str(path), input_names=["images"], output_names=["logits"],
+                      dynamo=False)
+    assert runtime.OnnxRuntimeRunner(path, name="ort").name == "ort"
+    assert runtime.OnnxRuntimeRunner(path).name == "onnxruntime-cpu"
+    assert runtime.TensorRTRunner(SimEngine(), device=SimDevice(), name="trt").name == "trt"

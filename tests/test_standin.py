@@ -16,6 +16,7 @@ import pytest
 import trtlab
 from trtlab import _compat
 from trtlab import engine as engine_mod
+from trtlab import env
 from trtlab import runtime
 from trtlab.errors import ArtifactMissing, EngineMismatch, ExecutionFailed, TrtlabError, UnsupportedFeature
 from trtlab.standin import cpu, gpu
@@ -197,7 +198,7 @@ def built(tmp_path_factory):
 
     onnx = tmp_path_factory.mktemp("standin") / "toy.onnx"
     onnx.write_bytes(toy_classifier_onnx())
-    return engine_mod.build(onnx, batch=(1, 4, 16), flavour=_compat.builder_flavour(has_gpu=False), rtx_targets=["SM86"])
+    return engine_mod.build(onnx, batch=(1, 4, 16), flavour=env.builder_flavour(has_gpu=False), rtx_targets=["SM86"])
 
 
 def test_io_and_profile_from_a_real_plans_metadata(built):

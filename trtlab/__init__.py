@@ -12,10 +12,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 #: The stage modules, in pipeline order; each is imported on first attribute access.
-STAGES = ("env", "doctor", "data", "models", "train", "export", "precision", "engine", "runtime", "bench",
-          "kernels", "plugins", "serve", "triton_tensorrt", "check", "course", "paths", "errors", "standin")
+STAGES = ("env", "doctor", "data", "models", "train", "export", "precision", "engine", "device", "runtime",
+          "bench", "kernels", "plugins", "serve", "triton_tensorrt", "check", "course", "paths", "errors", "standin")
 
-__all__ = ["STAGES", "__version__", "hint", "seed", *STAGES]
+__all__ = sorted(["STAGES", "__version__", "hint", "seed", *STAGES])
 
 
 #: Internal modules reachable as ``tl._compat`` too (course code, not learner cells: those use the stages above).

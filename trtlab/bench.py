@@ -6,7 +6,7 @@ in the same run.
     print(result)            # median, p90/p95/p99, throughput, CoV warning
 
 ``timer`` adds device-side timing: a callable that runs the work once and returns its GPU milliseconds (CUDA
-events), as trtexec's "GPU Compute Time" next to the host wall-clock latency.
+events: :func:`trtlab.device.cuda_timer`), as trtexec's "GPU Compute Time" next to the host wall-clock latency.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-__all__ = ["BenchResult", "PeerComparison", "PeerRun", "benchmark", "compare", "compare_outputs", "cuda_event_timer",
+__all__ = ["BenchResult", "PeerComparison", "PeerRun", "benchmark", "compare", "compare_outputs",
            "plot_latency_vs_batch", "plot_throughput", "ratio", "results_table", "stage_breakdown", "sweep",
            "torch_peers"]
 
@@ -196,22 +196,6 @@ def ratio(results: Sequence[BenchResult], name: str, baseline: str, *, batch: in
         raise KeyError(f"no result {err.args[0]}; have {sorted(pick)}") from err
 
 
-def cuda_event_timer(fn: Callable[[], Any], stream: Any = None) -> Callable[[], float]:
-    """A ``timer`` for :func:`benchmark`: runs ``fn`` between two CUDA events (torch) and returns GPU ms."""
-    import torch
-
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-    def timed() -> float:
-        start.record(stream)
-        fn()
-        end.record(stream)
-        end.synchronize()
-        return float(start.elapsed_time(end))
-
-    return timed
-
-
 def plot_latency_vs_batch(results: Sequence[BenchResult], ax: Any = None) -> Any:
     """Median latency (with p99 whiskers) against batch size, one line per backend."""
     import matplotlib.pyplot as plt
@@ -362,6 +346,7 @@ def torch_peers(model: Any, input_shape: Sequence[int], batches: Sequence[int] =
     import torch
     from tqdm.auto import tqdm
 
+    from trtlab.device import cuda_timer
     from trtlab.errors import UnsupportedFeature
 
     if not torch.cuda.is_available():
@@ -381,7 +366,8 @@ def torch_peers(model: Any, input_shape: Sequence[int], batches: Sequence[int] =
         results: list[BenchResult] = []
 
         def timed(fn: Callable[[], Any], name: str, b: int = b, results: list = results) -> None:
-            results.append(benchmark(fn, name=name, batch=b, timer=cuda_event_timer(fn), warmup_s=warmup_s,
+            timer = cuda_timer(fn, stream=torch.cuda.current_stream())
+            results.append(benchmark(fn, name=name, batch=b, timer=timer, warmup_s=warmup_s,
                                      min_duration_s=min_duration_s, min_iters=min_iters))
             bar.update()
 

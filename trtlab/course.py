@@ -41,7 +41,8 @@ from trtlab.paths import course_root
 
 __all__ = [
     "LabEdited", "LabPlan", "STUB", "SolutionLeak", "SolutionMarkerError", "build_labs", "clean_solutions",
-    "content_sha", "lab_from_solution", "labs_out_of_date", "normalise", "plan_labs", "write_labs",
+    "content_sha", "lab_from_solution", "labs_out_of_date", "main", "normalise", "plan_labs", "read_notebook",
+    "rendered_labs", "write_labs",
 ]
 
 BEGIN = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*$")

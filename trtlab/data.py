@@ -6,10 +6,12 @@
   images hurts INT8 accuracy on bright ones.
 - :func:`load_cifar10`: CIFAR-10 when its python archive is already on disk (hash-checked; never downloaded here).
 - :func:`load_image_folder`: a learner's own images, one sub-folder per class.
+- :func:`sample_photos`, :func:`sample_frames`: real colour photos (bundled with scikit-image) and video-like 1080p
+  frames made from them, for Lab 04's kernels.
 
 The course normalisation is ``x / 255`` (mean 0, std 1): it keeps the illumination in the input scale, which is
 what makes Lab 03's calibration-coverage lesson visible. :func:`to_tensor` applies whatever the checkpoint metadata
-records.
+records, through :func:`normalise`.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "CIFAR10_CLASSES",
     "COURSE_NORMALISATION",
     "Dataset",
+    "PHOTOS",
     "SHAPE_CLASSES",
     "SPLITS",
     "batches",
@@ -38,10 +41,14 @@ __all__ = [
     "load_cifar10",
     "load_image_folder",
     "load_shapes",
+    "normalise",
     "random_feeds",
+    "sample_frames",
     "sample_grid",
+    "sample_photos",
     "to_numpy_input",
     "to_tensor",
+    "write_sample_photos",
 ]
 
 #: Bump when the generator changes: it is part of the cache key, so old caches are never reused by mistake.
@@ -267,10 +274,18 @@ def to_tensor(images: np.ndarray, meta: Mapping[str, Any] | None = None) -> Any:
     if len(mean) != c or len(std) != c:
         raise InputMismatch(f"to_tensor: {c}-channel images, but the metadata's mean/std have {len(mean)}/{len(std)} "
                             f"values | expected one per channel | pass meta with mean/std of length {c}")
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(0, 3, 1, 2).float().div_(255.0)
-    shift = torch.tensor(mean, dtype=torch.float32).view(1, c, 1, 1)
-    scale = torch.tensor(std, dtype=torch.float32).view(1, c, 1, 1)
-    return ((x - shift) / scale).contiguous()
+    return torch.from_numpy(np.ascontiguousarray(normalise(arr, mean, std).transpose(0, 3, 1, 2)))
+
+
+def normalise(images: Any, mean: Sequence[float] = (0.0, 0.0, 0.0), std: Sequence[float] = (1.0, 1.0, 1.0), *,
+              dtype: Any = np.float32) -> np.ndarray:
+    """``(x / 255 − mean) / std`` per channel (the last axis), computed in ``dtype``: the one normalisation of the
+    course, which every CPU path (:func:`to_tensor`, the Lab 04 references and OpenCV path) calls. ``images``: pixel
+    values in 0..255 (uint8, or the float result of a resize), channels last; ``mean``/``std`` in the 0..1 scale.
+    The layout is left to the caller (NCHW: ``.transpose(0, 3, 1, 2)``)."""
+    dtype = np.dtype(dtype)
+    x = np.asarray(images).astype(dtype, copy=False)
+    return (x / dtype.type(255) - np.asarray(mean, dtype)) / np.asarray(std, dtype)
 
 
 def to_numpy_input(images: np.ndarray, meta: Mapping[str, Any] | None = None) -> np.ndarray:
@@ -309,6 +324,47 @@ def random_feeds(shape: Sequence[int] | Any = (1, 3, 32, 32), *, name: str = "im
             feeds[spec.name] = rng.random(dims).astype(spec.dtype)
         return feeds
     return {name: rng.random(tuple(shape), dtype=np.float32)}
+
+
+#: Colour photos bundled with scikit-image (no download), used as real test images.
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+
+
+def sample_photos() -> dict[str, np.ndarray]:
+    """scikit-image's bundled colour photos as BGR uint8 (as ``cv2.imread`` would give them)."""
+    import skimage.data
+
+    return {name: np.ascontiguousarray(getattr(skimage.data, name)()[:, :, ::-1]) for name in PHOTOS}
+
+
+def write_sample_photos(folder: Path | str | None = None) -> list[Path]:
+    """Write the sample photos as JPEG files (default: ``artifacts()/lab04_photos``), for the end-to-end pipeline
+    that starts from image files."""
+    import cv2
+
+    folder = Path(folder) if folder is not None else paths.artifacts() / "lab04_photos"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, image in sample_photos().items():
+        path = folder / f"{name}.jpg"
+        if not path.exists():
+            cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        written.append(path)
+    return written
+
+
+def sample_frames(n: int, hw: tuple[int, int] = (1080, 1920), *, seed: int = 0) -> np.ndarray:
+    """``n`` video-like BGR frames of size ``hw``: a real photo resized, plus noise (never constant: constant data
+    hides unwritten pixels and wrong indexing)."""
+    import cv2
+
+    base = cv2.resize(sample_photos()["astronaut"], (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, *hw, 3), np.uint8)
+    for i in range(n):
+        noise = rng.integers(-20, 21, base.shape, dtype=np.int16)
+        out[i] = np.clip(base.astype(np.int16) + noise, 0, 255)
+    return out
 
 
 def sample_grid(dataset: Dataset, *, per_class: int = 6, seed: int = 0, ax=None):

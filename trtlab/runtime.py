@@ -11,7 +11,6 @@ opaque error. Backends implement only ``_infer``; the base class does the checki
 from __future__ import annotations
 
 import abc
-import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +19,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from trtlab._ort import ORT_DISABLED_OPTIMIZERS, ORT_FP16_DISABLED_OPTIMIZERS, ort_session
+from trtlab.device import CupyDevice, TorchDevice, default_device
 from trtlab.errors import ExecutionFailed, InputMismatch, TrtlabError
 
-__all__ = ["CupyDevice", "ORT_DISABLED_OPTIMIZERS", "ORT_FP16_DISABLED_OPTIMIZERS", "OnnxRuntimeRunner", "Runner", "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice",
-           "TorchRunner", "default_device", "ort_session"]
+__all__ = ["CupyDevice", "ORT_DISABLED_OPTIMIZERS", "ORT_FP16_DISABLED_OPTIMIZERS", "OnnxRuntimeRunner", "Runner",
+           "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice", "TorchRunner", "default_device", "ort_session",
+           "predict"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ class Runner(abc.ABC):
             feeds[name] = rng.standard_normal(shape).astype(spec.dtype)
         return feeds
 
+    def predict(self, x: Any, *, batch_size: int = 256, input_name: str | None = None) -> dict[str, np.ndarray]:
+        """Every output for all of ``x`` (the one input's array, any length), run ``batch_size`` rows at a time and
+        concatenated: for accuracy over a data set, where one call would not fit the engine's profile or memory."""
+        return predict(self, x, batch_size=batch_size, input_name=input_name)
+
     def warmup(self, feeds: Mapping[str, Any] | None = None, n: int = 10) -> None:
         """Run ``n`` times so lazy initialisation (allocations, kernel selection, JIT) stays out of timings."""
         feeds = feeds if feeds is not None else self.sample_feeds()
@@ -115,6 +121,27 @@ class Runner(abc.ABC):
         return f"<{type(self).__name__} {self.name} on {self.device}: {ins} -> {outs}>"
 
 
+def predict(runner: Any, x: Any, *, batch_size: int = 256, input_name: str | None = None) -> dict[str, np.ndarray]:
+    """:meth:`Runner.predict` for any object with ``infer`` (and, to name its input, ``inputs``): ``x`` fed as the
+    runner's only input (or ``input_name``) in slices of ``batch_size``, each output concatenated over the slices."""
+    label = getattr(runner, "name", type(runner).__name__)
+    if input_name is None:
+        names = list(runner.inputs()) if hasattr(runner, "inputs") else ["images"]
+        if len(names) != 1:
+            raise InputMismatch(f"{label}: predict feeds one input, and this runner takes {names} | pass "
+                                "input_name=... naming the one x feeds, or call infer() with every input")
+        input_name = names[0]
+    if int(batch_size) < 1:
+        raise InputMismatch(f"{label}: predict got batch_size={batch_size}, expected a positive number of rows")
+    parts: dict[str, list[np.ndarray]] = {}
+    for start in range(0, len(x), int(batch_size)):
+        for name, value in runner.infer({input_name: x[start:start + int(batch_size)]}).items():
+            parts.setdefault(name, []).append(np.asarray(value))
+    if not parts:
+        raise InputMismatch(f"{label}: predict got an empty x (shape {np.shape(x)}) | pass at least one row")
+    return {name: np.concatenate(values) for name, values in parts.items()}
+
+
 _ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
               "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8,
               "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_}
@@ -127,14 +154,16 @@ def _ort_spec(node: Any) -> TensorSpec:
 
 class OnnxRuntimeRunner(Runner):
     """ONNX Runtime (CPU by default; CUDA or TensorRT execution providers where installed), opened by
-    :func:`ort_session` (so fp16 and Q/DQ models run faithfully and do not crash ONNX Runtime)."""
+    :func:`ort_session` (so fp16 and Q/DQ models run faithfully and do not crash ONNX Runtime). ``name`` labels it
+    in tables (default: ``onnxruntime-<provider>``)."""
 
     def __init__(self, model: str | Path | bytes, *, providers: Sequence[str] | None = None,
-                 session_options: Any = None, disabled_optimizers: Sequence[str] = ()) -> None:
+                 session_options: Any = None, disabled_optimizers: Sequence[str] = (),
+                 name: str | None = None) -> None:
         self.session = ort_session(model, providers=providers, session_options=session_options,
                                    disabled_optimizers=disabled_optimizers)
         used = self.session.get_providers()[0]
-        self.name = f"onnxruntime-{used.replace('ExecutionProvider', '').lower()}"
+        self.name = name or f"onnxruntime-{used.replace('ExecutionProvider', '').lower()}"
         self.device = "cpu" if used == "CPUExecutionProvider" else "cuda"
         self._inputs = {n.name: _ort_spec(n) for n in self.session.get_inputs()}
         self._outputs = {n.name: _ort_spec(n) for n in self.session.get_outputs()}
@@ -171,11 +200,12 @@ class TorchRunner(Runner):
     conv (or linear) layer, other dimensions free; pass the ONNX runner's ``inputs().values()`` to mirror a file.
     ``output_names`` default: ``logits`` for one output; a module that returns several outputs needs one name each.
     Note that the runner puts ``module`` in eval mode on ``device`` (``tl.export.parity`` restores it afterwards).
+    ``name`` labels it in tables (default: ``pytorch-<device>[-<dtype>]``).
     """
 
     def __init__(self, module: Any, *, input_specs: Sequence[TensorSpec] | None = None,
                  output_names: Sequence[str] | None = None, device: str | None = None,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, name: str | None = None) -> None:
         import torch
 
         self.torch = torch
@@ -184,7 +214,8 @@ class TorchRunner(Runner):
         self.dtype = dtype
         if dtype is not None:
             self.module = self.module.to(dtype)
-        self.name = f"pytorch-{self.device}" + (f"-{str(dtype).replace('torch.', '')}" if dtype is not None else "")
+        self.name = name or (f"pytorch-{self.device}"
+                             + (f"-{str(dtype).replace('torch.', '')}" if dtype is not None else ""))
         if input_specs is None:
             per_sample = _first_layer_input(module)
             if per_sample is None:
@@ -232,189 +263,10 @@ class TorchRunner(Runner):
 
 # ---------------------------------------------------------------- TensorRT (and TensorRT-RTX)
 #
-# Device memory is owned by torch (default) or CuPy through a small "device" object (buffers, copies, events,
-# graph capture, all on one stream); trtlab.standin.SimDevice implements the same methods on the CPU, which is how
-# the runner's logic is tested without a GPU. The engine may be a stand-in (trtlab.standin): the caller passes it in.
-
-
-class TorchDevice:
-    """Device buffers owned by PyTorch on a non-default CUDA stream (copies, events and graphs on that stream)."""
-
-    name = "torch"
-
-    def __init__(self, device: str = "cuda") -> None:
-        import torch
-
-        if not torch.cuda.is_available():
-            from trtlab.errors import UnsupportedFeature
-
-            raise UnsupportedFeature("TorchDevice needs PyTorch with CUDA; this torch sees no GPU | run on a GPU "
-                                     "machine or use tl.runtime.OnnxRuntimeRunner")
-        self.torch = torch
-        self.device = torch.device(device)
-        self._stream = torch.cuda.Stream(self.device)
-
-    @property
-    def stream(self) -> int:
-        return int(self._stream.cuda_stream)
-
-    def _torch_dtype(self, dtype: Any) -> Any:
-        return {np.dtype(np.float32): self.torch.float32, np.dtype(np.float16): self.torch.float16,
-                np.dtype(np.int8): self.torch.int8, np.dtype(np.int32): self.torch.int32,
-                np.dtype(np.int64): self.torch.int64, np.dtype(np.uint8): self.torch.uint8,
-                np.dtype(np.bool_): self.torch.bool}[np.dtype(dtype)]
-
-    def empty(self, shape: Sequence[int], dtype: Any) -> Any:
-        with self.torch.cuda.stream(self._stream):
-            return self.torch.empty(tuple(shape), dtype=self._torch_dtype(dtype), device=self.device)
-
-    def upload(self, array: Any) -> Any:
-        with self.torch.cuda.stream(self._stream):
-            host = array if isinstance(array, self.torch.Tensor) else self.torch.from_numpy(np.ascontiguousarray(array))
-            return host.to(self.device, non_blocking=True)
-
-    def copy_(self, dst: Any, array: Any) -> None:
-        with self.torch.cuda.stream(self._stream):
-            src = array if isinstance(array, self.torch.Tensor) else self.torch.from_numpy(np.ascontiguousarray(array))
-            dst.copy_(src, non_blocking=True)
-
-    def download(self, buf: Any) -> np.ndarray:
-        with self.torch.cuda.stream(self._stream):
-            host = buf.to("cpu", non_blocking=True)
-        self._stream.synchronize()
-        return host.numpy()
-
-    @staticmethod
-    def ptr(buf: Any) -> int:
-        return int(buf.data_ptr())
-
-    def synchronize(self) -> None:
-        self._stream.synchronize()
-
-    def event(self) -> Any:
-        ev = self.torch.cuda.Event(enable_timing=True)
-        ev.record(self._stream)
-        return ev
-
-    @staticmethod
-    def elapsed_ms(start: Any, end: Any) -> float:
-        end.synchronize()
-        return float(start.elapsed_time(end))
-
-    def capture(self, fn: Any) -> "_TorchGraph":
-        """Record ``fn`` (which enqueues on this stream) into a CUDA graph that replays on this stream.
-
-        ``thread_local`` capture and no device-wide synchronize (``torch.cuda.graph`` does one): another runner's
-        thread may be copying or capturing on its own stream meanwhile, and must neither break nor wait for this."""
-        graph = self.torch.cuda.CUDAGraph()
-        with self.torch.cuda.stream(self._stream):
-            graph.capture_begin(capture_error_mode="thread_local")
-            try:
-                fn()
-            except BaseException:
-                with contextlib.suppress(Exception):  # the capture is broken anyway; report fn's error
-                    graph.capture_end()
-                raise
-            graph.capture_end()
-        return _TorchGraph(graph, self._stream, self.torch)
-
-
-class _TorchGraph:
-    """A captured graph that replays on its device's stream. ``CUDAGraph.replay()`` alone launches on the *current*
-    stream, which races with the copies the runner enqueues on its own stream."""
-
-    def __init__(self, graph: Any, stream: Any, torch: Any) -> None:
-        self.graph, self.stream, self.torch = graph, stream, torch
-
-    def replay(self) -> None:
-        with self.torch.cuda.stream(self.stream):
-            self.graph.replay()
-
-
-class CupyDevice:
-    """Device buffers owned by CuPy (for machines with CuPy but a CPU-only torch); same methods as TorchDevice."""
-
-    name = "cupy"
-
-    def __init__(self, device: int = 0) -> None:
-        import cupy
-
-        self.cp = cupy
-        cupy.cuda.Device(device).use()
-        self._cstream = cupy.cuda.Stream(non_blocking=True)
-
-    @property
-    def stream(self) -> int:
-        return int(self._cstream.ptr)
-
-    def empty(self, shape: Sequence[int], dtype: Any) -> Any:
-        with self._cstream:
-            return self.cp.empty(tuple(shape), dtype=np.dtype(dtype))
-
-    def upload(self, array: Any) -> Any:
-        with self._cstream:
-            return self.cp.asarray(np.ascontiguousarray(array))
-
-    def copy_(self, dst: Any, array: Any) -> None:
-        dst.set(np.ascontiguousarray(array), stream=self._cstream)
-
-    def download(self, buf: Any) -> np.ndarray:
-        out = buf.get(stream=self._cstream)
-        self._cstream.synchronize()
-        return out
-
-    @staticmethod
-    def ptr(buf: Any) -> int:
-        return int(buf.data.ptr)
-
-    def synchronize(self) -> None:
-        self._cstream.synchronize()
-
-    def event(self) -> Any:
-        ev = self.cp.cuda.Event()
-        ev.record(self._cstream)
-        return ev
-
-    def elapsed_ms(self, start: Any, end: Any) -> float:
-        end.synchronize()
-        return float(self.cp.cuda.get_elapsed_time(start, end))
-
-    def capture(self, fn: Any) -> "_CupyGraph":
-        """Record ``fn`` (which enqueues on this stream) into a CUDA graph that launches on this stream."""
-        self._cstream.begin_capture()
-        try:
-            fn()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self._cstream.end_capture()
-            raise
-        graph = self._cstream.end_capture()
-        graph.upload(self._cstream)
-        return _CupyGraph(graph, self._cstream)
-
-
-class _CupyGraph:
-    """A CuPy graph that launches on its device's stream."""
-
-    def __init__(self, graph: Any, stream: Any) -> None:
-        self.graph, self.stream = graph, stream
-
-    def replay(self) -> None:
-        self.graph.launch(self.stream)
-
-
-def default_device() -> Any:
-    """TorchDevice when torch sees a GPU, else CupyDevice when CuPy runs kernels; else UnsupportedFeature."""
-    from trtlab.env import capabilities
-    from trtlab.errors import UnsupportedFeature
-
-    caps = capabilities()
-    if caps.torch_cuda:
-        return TorchDevice()
-    if caps.cupy_runs_kernels:
-        return CupyDevice()
-    raise UnsupportedFeature("the TensorRT runner needs device memory from PyTorch (CUDA build) or CuPy; neither "
-                             "can use a GPU here | install torch with CUDA or cupy-cuda13x on a GPU machine")
+# Device memory is owned by torch (default) or CuPy through a "device" (trtlab.device.DeviceMemory: buffers, copies,
+# events, graph capture, all on one stream); trtlab.standin.SimDevice implements the same protocol on the CPU, which
+# is how the runner's logic is tested without a GPU. The engine may be a stand-in (trtlab.standin): the caller
+# passes it in.
 
 
 @dataclass

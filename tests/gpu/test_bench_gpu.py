@@ -79,11 +79,12 @@ def run(size: int = 224, batches: tuple[int, ...] = (1, 32, 256), min_duration_s
     import torch
 
     from trtlab import bench
+    from trtlab.device import cuda_timer
 
     results = []
     for name, b, fn in _torch_cases(size, batches):
         results.append(bench.benchmark(fn, name=name, batch=b, warmup_s=0.3, min_duration_s=min_duration_s,
-                                       timer=bench.cuda_event_timer(fn)))
+                                       timer=cuda_timer(fn, stream=torch.cuda.current_stream())))
         torch.cuda.synchronize()
     workdir = workdir or Path(os.environ.get("OUT", "test-artifacts"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -78,7 +78,7 @@ def test_aot_entry_point_with_baked_constants():
 def test_kernel_is_not_slower_than_the_four_op_pytorch_expression():
     """One fused kernel vs PyTorch's four launches, CUDA-event medians in the same run (generous margin)."""
     from trtlab.bench import benchmark
-    from trtlab.kernels import cuda_timer
+    from trtlab.device import cuda_timer
 
     x = torch.rand(256, 512, 7, 7, device="cuda")
     fused = benchmark(lambda: kernel.gem_pool_gpu(x), name="GemPool kernel", batch=256,

@@ -180,15 +180,15 @@ def test_gpu_engine_from_a_real_plan(tmp_path, race):
     """gpu_engine() reads names, dtypes and the profile from a TensorRT-RTX plan built here (on the CPU builder)."""
     import torch
 
-    from trtlab import _compat
     from trtlab import engine as engine_mod
+    from trtlab import env
     from trtlab._toy import toy_classifier_onnx
     from trtlab.standin import gpu_engine
 
     onnx = tmp_path / "toy.onnx"
     onnx.write_bytes(toy_classifier_onnx())
     built = engine_mod.build(onnx, batch=(1, 4, 16), rtx_targets=["SM86"],
-                             flavour=_compat.builder_flavour(has_gpu=False))  # TensorRT-RTX, even beside tensorrt
+                             flavour=env.builder_flavour(has_gpu=False))  # TensorRT-RTX, even beside tensorrt
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                                 torch.nn.Flatten(), torch.nn.Linear(6, 4))
     eng = gpu_engine(built.path, model)

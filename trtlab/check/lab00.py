@@ -9,6 +9,9 @@ from typing import Any, Callable
 from trtlab.check import Mismatch, exercise
 from trtlab.env import Capabilities, Gpu
 
+__all__ = ["current_api", "engine_runtime", "tensor_core_precisions"]
+
+
 PRECISIONS = ("FP16", "BF16", "TF32", "INT8", "FP8", "FP4")
 
 #: compute capability → (example GPU, precisions its tensor cores accelerate)

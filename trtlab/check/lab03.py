@@ -16,6 +16,9 @@ import numpy as np
 from trtlab import _compat
 from trtlab.check import Mismatch, assert_close, exercise
 
+__all__ = ["build_plan", "choose_calibration", "run_engine"]
+
+
 TOY_SHAPES = {"images": ((1, 3, 8, 8), (4, 3, 8, 8), (16, 3, 8, 8))}
 # The build is checked on two models, so that neither the input name nor the shapes can be hard-coded: the toy
 # classifier, and the same graph with a long input name and another profile (min 2, opt 3, max 7, 12×12 images).

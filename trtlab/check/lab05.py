@@ -12,6 +12,9 @@ from trtlab.check import Mismatch, assert_close, exercise
 from trtlab.plugins import (ONNX_DOMAIN, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION, WARP, emulate_kernel,
                             gem_pool_ref, launch_grid)
 
+__all__ = ["gem_node", "output_shape", "plane_and_lane"]
+
+
 SHAPES = [((2, 512, 2, 2), (2, 512, 1, 1)), ((1, 64, 7, 7), (1, 64, 1, 1)), ((8, 3, 32, 1), (8, 3, 1, 1)),
           ((5, 1000, 3, 9), (5, 1000, 1, 1))]
 U32 = 2.0 ** -24  # float32 unit roundoff

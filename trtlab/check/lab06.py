@@ -16,6 +16,9 @@ from trtlab.check import Mismatch, assert_close, exercise
 # ---------------------------------------------------------------- 1. config.pbtxt for a TensorRT plan
 
 
+__all__ = ["batch_metrics", "engine_config", "http_request"]
+
+
 def _io_cases() -> list[tuple[str, dict, dict, int]]:
     """(model name, inputs, outputs, max_batch_size): FP32, FP16, dynamic sequence length with integer inputs,
     several outputs of mixed dtypes; names that are prefixes of one another; max_batch_size varied."""

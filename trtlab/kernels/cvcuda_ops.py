@@ -21,7 +21,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from trtlab.errors import UnsupportedFeature
-from trtlab.kernels import as_stream, require_gpu
+from trtlab.device import as_stream, require_gpu
+
+__all__ = ["CvcudaPreprocess", "PACKAGE", "scalar_fold", "version"]
 
 PACKAGE = "cvcuda-cu13==0.19.0"
 

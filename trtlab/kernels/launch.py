@@ -14,7 +14,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from trtlab.device import address
 from trtlab.errors import InputMismatch
+
+__all__ = ["BLOCK", "EXACT_BLOCK", "EXACT_PIXELS", "Launch", "MAX_CLASSES", "METHODS", "PIXELS_PER_THREAD",
+           "POST_BLOCK", "TILE", "TILE_BLOCK", "bilinear_taps_ref", "channel_swap", "exact_scale", "folded_norm",
+           "launch_config", "preprocess_bytes", "preprocess_launch", "softmax_topk_launch"]
 
 #: Block shape of the pre-processing kernels (x along the output row: coalesced stores) and pixels per thread.
 BLOCK = (32, 8)
@@ -117,19 +122,6 @@ def bilinear_taps_ref(dst: Any, scale: float, size: int) -> tuple[np.ndarray, np
     i0 = np.minimum(np.floor(src).astype(np.int64), size - 1)
     i1 = np.minimum(i0 + 1, size - 1)
     return i0, i1, src - i0
-
-
-def address(x: Any) -> int:
-    """The raw address of an array or pointer: an int as it is, a CuPy array, a torch tensor or a NumPy array."""
-    if isinstance(x, (int, np.integer)):
-        return int(x)
-    if hasattr(x, "data_ptr"):
-        return int(x.data_ptr())
-    if hasattr(getattr(x, "data", None), "ptr"):
-        return int(x.data.ptr)
-    if hasattr(x, "__array_interface__"):
-        return int(x.__array_interface__["data"][0])
-    raise InputMismatch(f"expected a device pointer (int) or an array, got {type(x).__name__}")
 
 
 def _pointer(x: Any) -> Any:

@@ -16,9 +16,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from trtlab.errors import InputMismatch, TrtlabError
-from trtlab.kernels import as_stream, require_gpu
-from trtlab.kernels.launch import address
+from trtlab.device import address, as_stream, require_gpu
 from trtlab.kernels.plan import H2D, PreprocessPlan, SoftmaxTopkPlan, capture, pinned_empty
+
+__all__ = ["FramePipeline", "PipelineError", "input_error", "latency_table", "logit_tolerance", "top_k_margin"]
 
 
 class PipelineError(TrtlabError, RuntimeError):
@@ -172,7 +173,8 @@ def latency_table(engine: Any, *, classes: int, batches: Sequence[int] = (1, 8, 
     post-processing: CPU (OpenCV) pre-processing + upload, the GPU pipeline launched step by step, and the GPU
     pipeline replayed from one CUDA graph. Frames start in pinned host memory; results end on the host."""
     from trtlab import bench
-    from trtlab.kernels import cpu_preprocess, sample_frames
+    from trtlab.data import sample_frames
+    from trtlab.kernels.reference import cpu_preprocess
 
     rows = []
     for batch in batches:

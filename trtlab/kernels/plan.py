@@ -17,10 +17,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from trtlab.device import address, as_stream, cuda_timer, require_gpu
 from trtlab.errors import InputMismatch, UnsupportedFeature
-from trtlab.kernels import as_stream, load_module, require_gpu
-from trtlab.kernels.launch import (PIXELS_PER_THREAD, address, preprocess_bytes, preprocess_launch,
-                                   softmax_topk_launch)
+from trtlab.kernels.compile import load_module
+from trtlab.kernels.launch import PIXELS_PER_THREAD, preprocess_bytes, preprocess_launch, softmax_topk_launch
+
+__all__ = ["D2H", "GraphTimes", "H2D", "PreprocessPlan", "SoftmaxTopkPlan", "capture", "graph_times", "pinned_empty"]
 
 H2D, D2H = 1, 2  # cudaMemcpyKind
 
@@ -163,8 +165,6 @@ def capture(fn: Callable[[], Any], stream: Any, *, reps: int = 1) -> Any:
 def graph_times(fn: Callable[[], Any], stream: Any, *, reps: int = 20, iters: int = 30) -> GraphTimes:
     """Time ``fn`` (which launches on ``stream``) per call with the queue kept full, as GPU time only (a CUDA
     graph of ``reps`` calls replayed), and as host time to issue; medians of ``iters`` measurements after warm-up."""
-    from trtlab.kernels import cuda_timer
-
     cs = as_stream(stream)
     eager = cuda_timer(fn, stream=cs, reps=reps)
     for _ in range(3):

@@ -22,7 +22,7 @@ import numpy as np
 
 from trtlab.standin import trt_enums
 
-__all__ = ["SimContext", "SimDevice", "SimEngine", "SimMemory", "trt_enums"]
+__all__ = ["SimBuffer", "SimContext", "SimDevice", "SimEngine", "SimGraph", "SimMemory", "trt_enums"]
 
 ANNOUNCEMENT = ("CPU stand-in: there is no GPU here, so NumPy computes a tiny model (average pool → linear) behind "
                 "TensorRT's execution-context API. It checks the inference loop; it is not TensorRT and its timings "
@@ -82,8 +82,8 @@ class SimBuffer:
 class SimDevice:
     """The device-memory helper :class:`trtlab.runtime.TensorRTRunner` and the Lab 03 exercise use, on the CPU.
 
-    Same methods as :class:`trtlab.runtime.TorchDevice`: ``empty``, ``upload``, ``download``, ``ptr``, ``stream``,
-    ``synchronize``.
+    Implements :class:`trtlab.device.DeviceMemory`, as :class:`trtlab.device.TorchDevice` does: buffers, copies,
+    events (host clock) and "graphs" (the recorded function, called again), so the runner runs unchanged on it.
     """
 
     name = "simulated"

@@ -13,6 +13,9 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 
+__all__ = ["TritonPythonModel"]
+
+
 class TritonPythonModel:
     def initialize(self, args):
         import onnxruntime as ort

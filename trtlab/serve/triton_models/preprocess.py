@@ -10,6 +10,9 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 
+__all__ = ["TritonPythonModel"]
+
+
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
