@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 from onnx import TensorProto, helper
 
-from trtlab import _compat, engine, export
+from trtlab import _compat, engine, env, export
 from trtlab._toy import toy_classifier_onnx
 from trtlab.errors import (BuildError, EngineMismatch, ExportError, InputMismatch, InvalidArgument, TrtlabError,
                            UnsupportedFeature)
@@ -182,7 +182,7 @@ def test_7_rtx_plan_on_a_gpu_rtx_does_not_support():
 
 
 def test_7_other_version_is_not_called_verified_without_a_runtime(built, tmp_path, monkeypatch):
-    monkeypatch.setattr(_compat, "runtime_flavour", lambda: None)
+    monkeypatch.setattr(env, "runtime_flavour", lambda: None)
     copy = _copy_plan(built, tmp_path, backend_version="1.0.0")
     with pytest.raises(EngineMismatch, match=r"built by TensorRT-RTX 1\.0\.0; TensorRT-RTX .* is installed here"):
         engine.load_plan(copy)

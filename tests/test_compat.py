@@ -62,7 +62,7 @@ def test_precision_flags_absent_on_rtx():
 def test_rtx_flavour_and_timing_cache():
     flavour = next(f for f in _compat.flavours() if f.is_rtx)
     assert flavour.generation == "RTX" and not _compat.supports_timing_cache(flavour)
-    assert _compat.builder_flavour(has_gpu=False).is_rtx
+    assert _compat.flavour_of(rtx) == flavour
     assert _compat.TensorRTFlavour("tensorrt", _compat.Version("11.1.0")).generation == "11.x"
     assert _compat.supports_timing_cache(_compat.TensorRTFlavour("tensorrt", _compat.Version("10.13")))
 
@@ -96,7 +96,79 @@ def test_cuda_version_known():
     assert re.fullmatch(r"\d+(\.\d+)?", _compat.cuda_version() or "")
 
 
-def test_builder_flavour_without_any(monkeypatch):
-    monkeypatch.setattr(_compat, "flavours", lambda: [])
-    with pytest.raises(UnsupportedFeature, match="pip install tensorrt-rtx-cu13"):
-        _compat.builder_flavour(has_gpu=False)
+def test_compat_asks_nothing_of_env():
+    """The machine's answer ("what builds/runs here") is env's; _compat only knows the installed APIs (no cycle)."""
+    import ast
+
+    tree = ast.parse(Path(_compat.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not {m for m in imported if m and m.startswith("trtlab") and m != "trtlab.errors"}, imported
+    assert not hasattr(_compat, "builder_flavour") and not hasattr(_compat, "runtime_flavour")
+
+
+# ---------------------------------------------------------------- plugins by version (Lab 05)
+
+
+@pytest.mark.parametrize("module, version, quick, aot", [
+    ("tensorrt", "10.5.0", False, False), ("tensorrt", "10.6.0", True, False), ("tensorrt", "10.9.0", True, True),
+    ("tensorrt", "11.4.0", True, True), ("tensorrt_rtx", "1.7.1", False, False),
+])
+def test_python_plugins_by_version(module, version, quick, aot):
+    """tensorrt.plugin: 10.6 (QDP); aot_impl: 10.9 (release notes); never on TensorRT-RTX (its shim does not import)."""
+    flavour = _compat.TensorRTFlavour(module, _compat.Version(version))
+    assert _compat.supports_quick_plugins(flavour) is quick
+    assert _compat.supports_aot_plugins(flavour) is aot
+
+
+def test_plugin_network_flags_pick_aot_or_jit():
+    class Flags:
+        PREFER_AOT_PYTHON_PLUGINS, PREFER_JIT_PYTHON_PLUGINS = 2, 3
+
+    class New:  # TensorRT >= 10.9
+        NetworkDefinitionCreationFlag = Flags
+
+    class Old:  # before 10.9, and TensorRT-RTX 1.7: no such flags
+        NetworkDefinitionCreationFlag = type("Flags", (), {})
+
+    assert _compat.plugin_network_flags(New, prefer_aot=True) == 1 << 2
+    assert _compat.plugin_network_flags(New, prefer_aot=False) == 1 << 3
+    assert _compat.plugin_network_flags(Old, prefer_aot=True) == 0
+    assert _compat.plugin_network_flags(rtx, prefer_aot=True) == 0  # what TensorRT-RTX 1.7 really has
+
+
+# ---------------------------------------------------------------- execution contexts
+
+
+class _Engine:
+    """Records how its context was made (TensorRT: no argument; TensorRT-RTX: a runtime config)."""
+
+    def __init__(self) -> None:
+        self.config = None
+
+    def create_runtime_config(self):
+        self.config = type("RuntimeConfig", (), {"cuda_graph_strategy": None})()
+        return self.config
+
+    def create_execution_context(self, config=None):
+        return ("context", config)
+
+
+def test_execution_context_tensorrt_is_plain():
+    engine = _Engine()
+    context, by_runtime = _compat.create_execution_context(engine, rtx, rtx=False, cuda_graph=True)
+    assert context == ("context", None) and not by_runtime and engine.config is None
+
+
+@pytest.mark.parametrize("cuda_graph", [True, False])
+def test_execution_context_rtx_uses_a_runtime_config(cuda_graph):
+    engine = _Engine()
+    context, by_runtime = _compat.create_execution_context(engine, rtx, rtx=True, cuda_graph=cuda_graph)
+    assert context == ("context", engine.config) and by_runtime is cuda_graph
+    expected = rtx.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE if cuda_graph else None
+    assert engine.config.cuda_graph_strategy == expected
+
+
+def test_made_by_rtx_reads_the_binding_module():
+    engine = rtx.Builder(rtx.Logger(rtx.Logger.ERROR))
+    assert _compat.made_by_rtx(engine) and not _compat.made_by_rtx(_Engine())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from trtlab import _compat, engine
+from trtlab import _compat, engine, env
 from trtlab._toy import toy_classifier_onnx
 from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, UnsupportedFeature
 
@@ -115,7 +115,7 @@ def test_untouched_plan_verifies(built):
 
 
 def test_no_runtime_here_says_so(built, monkeypatch):
-    monkeypatch.setattr(_compat, "runtime_flavour", lambda: None)
+    monkeypatch.setattr(env, "runtime_flavour", lambda: None)
     with pytest.raises(UnsupportedFeature, match="OnnxRuntimeRunner"):
         engine.load_plan(built.path)
 
@@ -159,6 +159,52 @@ def test_matching_plan_passes():
 def test_tensorrt_runner_refuses_cleanly_without_a_runtime(built, monkeypatch):
     from trtlab import runtime
 
-    monkeypatch.setattr(_compat, "runtime_flavour", lambda: None)
+    monkeypatch.setattr(env, "runtime_flavour", lambda: None)
     with pytest.raises(UnsupportedFeature, match="no TensorRT-family runtime can execute engines"):
         runtime.TensorRTRunner(built.path)
+
+
+# ---------------------------------------------------------------- the one parse path
+
+
+def test_parse_reports_without_raising(toy_onnx):
+    import onnx
+
+    report = engine.parse(toy_onnx, flavour=RTX)
+    assert report and report.errors == [] and report.layers > 0 and "parsed" in repr(report)
+    model = onnx.load_from_string(toy_classifier_onnx())
+    model.graph.node[1].op_type = "MysteryRelu"
+    rejected = engine.parse(model, flavour=rtx)  # a ModelProto, and a module instead of a flavour
+    assert not rejected and rejected.flavour == RTX and "REJECTED" in repr(rejected)
+    issue = rejected.errors[0]
+    assert (issue.node, issue.op, issue.node_name) == (1, "MysteryRelu", "relu")
+    assert issue.operator == issue.op and issue.desc == issue.message and "Plugin not found" in issue.message
+    assert "Lab 05" in issue.fix and str(issue).startswith("node 1 (MysteryRelu 'relu'): ")
+    with pytest.raises(BuildError, match=r"(?s)node 1 \(MysteryRelu 'relu'\).*needs a plugin \(Lab 05\)"):
+        rejected.raise_for_errors()
+
+
+def test_build_plan_builds_what_parse_parsed(toy_onnx):
+    report = engine.parse(toy_onnx, flavour=RTX)
+    plan, facts = engine.build_plan(report, batch=(1, 2, 4))
+    assert len(plan) > 10_000 and facts["profiles"]["images"][2] == [4, 3, 8, 8]
+    with pytest.raises(BuildError, match="no optimization profile") as err:
+        engine.build_plan(engine.parse(toy_onnx, flavour=RTX), add_profile=False)
+    assert "add one" in str(err.value)
+
+
+@pytest.mark.parametrize("message, words", [
+    ("No importer registered for op: Foo", "plugin (Lab 05)"),
+    ("Network has dynamic or shape inputs, but no optimization profile has been defined", "add one"),
+    ("Network must have at least one output", "no output"),
+    ("something nobody has seen", "not detected"),
+])
+def test_suggest_fix_table(message, words):
+    assert words in engine.suggest_fix(message, "Foo")
+
+
+def test_numpy_dtype_is_public():
+    import numpy as np
+
+    assert engine.numpy_dtype(rtx, rtx.DataType.HALF) == np.float16
+    assert engine.numpy_dtype is _compat.numpy_dtype

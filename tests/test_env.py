@@ -60,3 +60,33 @@ def test_builder_and_runtime_here():
     assert tl.env.builder_flavour().label.startswith(("TensorRT-RTX", "TensorRT"))
     if not tl.env.capabilities().has_gpu:
         assert tl.env.runtime_flavour() is None and tl.env.engine_execution().path == "cpu"
+
+
+def test_builder_without_a_gpu_is_rtx_even_beside_tensorrt(monkeypatch):
+    """The one rule ("TensorRT where a GPU builds with it, else TensorRT-RTX") answers both questions."""
+    assert tl.env.builder_flavour(has_gpu=False).is_rtx
+    both = fake_caps((H200,), tensorrt="11.4.0", rtx="1.7.1")
+    assert [f.module_name for f in both.builders] == ["tensorrt", "tensorrt_rtx"]
+    assert both.builder.label == both.engine_builder == "TensorRT 11.4.0"
+    assert fake_caps(tensorrt="11.4.0", rtx="1.7.1").builder.is_rtx  # tensorrt needs a GPU to build
+    assert fake_caps(tensorrt="11.4.0").builder is None and fake_caps(tensorrt="11.4.0").engine_builder is None
+    monkeypatch.setattr(env, "capabilities", lambda: both)
+    assert env.builder_flavour().label == "TensorRT 11.4.0" and env.runtime_flavour().label == "TensorRT 11.4.0"
+
+
+@pytest.mark.parametrize("caps, runtime", [
+    (fake_caps((RTX4090,), rtx="1.7.1"), "TensorRT-RTX 1.7.1"),
+    (fake_caps((H200,), rtx="1.7.1"), None),  # Hopper is not in TensorRT-RTX's support matrix
+    (fake_caps(tensorrt="11.4.0", rtx="1.7.1"), None),  # no GPU
+])
+def test_runtime_rule(caps, runtime):
+    assert caps.engine_runtime == runtime and (caps.runtime.label if caps.runtime else None) == runtime
+
+
+def test_builder_flavour_without_any(monkeypatch):
+    from trtlab import _compat
+    from trtlab.errors import UnsupportedFeature
+
+    monkeypatch.setattr(_compat, "flavours", lambda: [])
+    with pytest.raises(UnsupportedFeature, match="pip install tensorrt-rtx-cu13"):
+        env.builder_flavour(has_gpu=False)

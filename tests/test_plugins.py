@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trtlab import plugins
+from trtlab import _compat, plugins
 from trtlab.errors import InputMismatch, UnsupportedFeature
 from trtlab.plugins import kernel, op, ort
 from trtlab.plugins import trt as trt_plugin
@@ -252,7 +252,7 @@ def test_tensorrt_plugin_status_is_stated(trtx):
 
 
 def test_register_qdp_says_what_is_missing_below_10_6():
-    if trt_plugin._real_tensorrt() is not None:
+    if _compat.tensorrt() is not None:
         pytest.skip("TensorRT is installed here: tests/gpu/test_plugins_gpu.py builds the plugin")
     with pytest.raises(UnsupportedFeature, match=r"tensorrt.plugin .*needs TensorRT >= 10.6.*pip install"):
         trt_plugin.register_qdp()

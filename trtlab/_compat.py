@@ -1,6 +1,11 @@
 """Every version branch of the course lives here: which TensorRT flavour is installed (TensorRT 10.x, 11.x or
 TensorRT-RTX), and how its API differs. Nothing else in trtlab reads ``__version__`` of TensorRT.
 
+Each difference is a named function (network flags, execution-context creation, RTX targets, plugin support by
+version, ...), so callers never test ``hasattr`` or versions of TensorRT objects themselves. Which flavour builds or
+runs *here* is :mod:`trtlab.env`'s answer (``builder_flavour``, ``runtime_flavour``): this module imports nothing of
+trtlab but its errors, which keeps the import graph free of cycles.
+
 Imports are lazy: importing trtlab never imports TensorRT, torch or CuPy.
 """
 
@@ -21,21 +26,28 @@ from packaging.version import Version
 from trtlab.errors import UnsupportedFeature
 
 __all__ = [
+    "AOT_PLUGIN_MINIMUM",
+    "QUICK_PLUGIN_MINIMUM",
     "TensorRTFlavour",
-    "builder_flavour",
+    "create_execution_context",
     "cuda_version",
     "device_memory_size",
+    "flavour_of",
     "flavours",
     "has_precision_flags",
+    "made_by_rtx",
     "network_flags",
     "numpy_dtype",
     "package_version",
+    "plugin_network_flags",
     "require",
-    "runtime_flavour",
     "set_rtx_targets",
+    "supports_aot_plugins",
+    "supports_quick_plugins",
     "supports_timing_cache",
     "tensorrt",
     "tensorrt_rtx",
+    "tensorrt_supports",
 ]
 
 #: GPUs TensorRT-RTX runs on (support matrix 1.5; 8.0 is in the default AOT set but not listed as supported).
@@ -98,6 +110,11 @@ def flavours() -> list[TensorRTFlavour]:
         if module is not None:
             found.append(TensorRTFlavour(name, Version(module.__version__)))
     return found
+
+
+def flavour_of(module: ModuleType) -> TensorRTFlavour:
+    """The flavour of an imported ``tensorrt`` / ``tensorrt_rtx`` module (or one of its submodules)."""
+    return TensorRTFlavour(module.__name__.split(".")[0], Version(module.__version__))
 
 
 def package_version(distribution: str) -> str | None:
@@ -166,35 +183,18 @@ REMOVED_IN_11: tuple[str, ...] = (
 RTX_DEFAULT_TARGETS = ("SM86", "SM89", "SM120")
 
 
-def builder_flavour(*, has_gpu: bool | None = None) -> TensorRTFlavour:
-    """The TensorRT-family builder to use here: ``tensorrt`` on a GPU machine, else TensorRT-RTX (which builds
-    ahead of time without a GPU). Raises :class:`UnsupportedFeature` when neither is installed."""
-    found = flavours()
-    if has_gpu is None:
-        from trtlab.env import capabilities
-
-        has_gpu = capabilities().has_gpu
-    for f in found:
-        if not f.is_rtx and has_gpu:
-            return f
-    for f in found:
-        if f.is_rtx:
-            return f
-    labels = ", ".join(f.label for f in found) or "nothing"
-    raise UnsupportedFeature(f"building an engine needs a TensorRT-family builder; found {labels} usable here "
-                             "(tensorrt needs a GPU). Install the CPU-capable builder: pip install tensorrt-rtx-cu13")
+#: Oldest compute capability each TensorRT release line supports: 10.0 deprecated Volta (7.0), 10.5 removed it
+#: (TensorRT 10.0.1 and 10.5.0 release notes); 11.x keeps 7.5 and newer. Pascal (6.x) is out since 10.0.
+_TENSORRT_MIN_CC = (("10.5", (7, 5)), ("10.0", (7, 0)))
 
 
-def runtime_flavour() -> TensorRTFlavour | None:
-    """The TensorRT-family runtime that can execute engines on this machine, or None (then labs use ONNX Runtime)."""
-    from trtlab.env import capabilities
-
-    caps = capabilities()
-    if caps.tensorrt is not None and caps.has_gpu:
-        return caps.tensorrt
-    if caps.rtx_runs_here and caps.tensorrt_rtx is not None:
-        return caps.tensorrt_rtx
-    return None
+def tensorrt_supports(version: str | Version, compute_capability: tuple[int, int]) -> bool:
+    """Whether TensorRT ``version`` (10.0 or later) supports a GPU of ``compute_capability``."""
+    v = Version(str(version))
+    for first, minimum in _TENSORRT_MIN_CC:
+        if v >= Version(first):
+            return tuple(compute_capability) >= minimum
+    return tuple(compute_capability) >= (5, 0)  # 9.x and older: not taught here
 
 
 def network_flags(trt: ModuleType) -> int:
@@ -236,6 +236,57 @@ def device_memory_size(engine: object) -> int:
     if size is None:
         size = engine.device_memory_size  # type: ignore[attr-defined]  # TensorRT < 10.1
     return int(size)
+
+
+def made_by_rtx(obj: object) -> bool:
+    """Whether a TensorRT object (an engine, a context) comes from TensorRT-RTX's bindings (its class lives in
+    ``tensorrt_rtx*``). Not ``hasattr(engine, "create_runtime_config")``: standard TensorRT has it too
+    (``IRuntimeConfig`` is in the API references of TensorRT 10.14 and 11.4), and a stand-in keeps standard
+    TensorRT's contract whatever enums it borrows."""
+    return type(obj).__module__.split(".")[0].startswith("tensorrt_rtx")
+
+
+def create_execution_context(engine: object, trt: ModuleType, *, rtx: bool, cuda_graph: bool) -> tuple[object, bool]:
+    """``(context, graphs_by_runtime)``: an execution context for ``engine``.
+
+    TensorRT-RTX JIT-compiles at context creation from an ``IRuntimeConfig`` (``create_runtime_config``), and with
+    ``cuda_graph`` it captures CUDA graphs itself (``CudaGraphStrategy.WHOLE_GRAPH_CAPTURE``, where the module has it):
+    ``graphs_by_runtime`` is then True and the caller must not capture again. TensorRT: a plain context."""
+    if not rtx:
+        return engine.create_execution_context(), False  # type: ignore[attr-defined]
+    config = engine.create_runtime_config()  # type: ignore[attr-defined]
+    by_runtime = cuda_graph and hasattr(trt, "CudaGraphStrategy")
+    if by_runtime:
+        config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
+    return engine.create_execution_context(config), by_runtime  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- plugins (Lab 05)
+
+#: ``tensorrt.plugin``, the quickly deployable Python plugins (QDP): new in TensorRT 10.6 (its release notes).
+QUICK_PLUGIN_MINIMUM = "10.6"
+#: ``tensorrt.plugin.aot_impl`` (a kernel embedded in the engine) and the network flags choosing AOT or JIT
+#: (``PREFER_AOT_PYTHON_PLUGINS`` / ``PREFER_JIT_PYTHON_PLUGINS``): new in TensorRT 10.9 (its release notes).
+AOT_PLUGIN_MINIMUM = "10.9"
+
+
+def supports_quick_plugins(flavour: TensorRTFlavour) -> bool:
+    """``tensorrt.plugin`` works: TensorRT >= 10.6. Not TensorRT-RTX: ``tensorrt_rtx.plugin`` is a shim over a
+    module its wheel does not ship (checked on 1.7.1)."""
+    return not flavour.is_rtx and flavour.version >= Version(QUICK_PLUGIN_MINIMUM)
+
+
+def supports_aot_plugins(flavour: TensorRTFlavour) -> bool:
+    """``tensorrt.plugin.aot_impl`` works: TensorRT >= 10.9."""
+    return not flavour.is_rtx and flavour.version >= Version(AOT_PLUGIN_MINIMUM)
+
+
+def plugin_network_flags(trt: ModuleType, *, prefer_aot: bool) -> int:
+    """The network creation flag that picks a Python plugin's AOT or JIT implementation when it has both
+    (10.9+); 0 where the flag does not exist (a plugin has only one implementation there)."""
+    name = "PREFER_AOT_PYTHON_PLUGINS" if prefer_aot else "PREFER_JIT_PYTHON_PLUGINS"
+    flag = getattr(trt.NetworkDefinitionCreationFlag, name, None)
+    return 0 if flag is None else 1 << int(flag)
 
 
 def numpy_dtype(trt: ModuleType, dtype: object) -> "np.dtype":

@@ -45,7 +45,7 @@ def ort_session(model: str | Path | bytes | Any, *, providers: Sequence[str] | N
     """
     import onnxruntime as ort
 
-    from trtlab.export import load_onnx
+    from trtlab._onnx import load_onnx
 
     if hasattr(model, "SerializeToString"):
         proto, source = model, model.SerializeToString()

@@ -140,7 +140,7 @@ def parity(model, onnx_model: str | Path | bytes, images: Any, *, meta: Mapping[
     to its device and train/eval mode afterwards.
     """
     from trtlab.engine import detect_precision
-    from trtlab.export import load_path
+    from trtlab._onnx import load_path
     from trtlab.runtime import OnnxRuntimeRunner, TorchRunner
 
     source = onnx_model if isinstance(onnx_model, (bytes, bytearray)) else str(load_path(onnx_model))

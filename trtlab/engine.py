@@ -1,4 +1,10 @@
-"""Build TensorRT engines from ONNX, save them with a metadata sidecar, and load them only when they fit here.
+"""The one TensorRT front door: parse ONNX, build engines, save them with a metadata sidecar, and load them only
+when they fit here.
+
+- :func:`parse` (ONNX → network + :class:`ParseReport`, one :class:`ParserIssue` per parser error, each with the
+  likely fix from :func:`suggest_fix`) is the only place trtlab runs TensorRT's ONNX parser. Lab 02's "will TensorRT
+  accept this?" (:func:`trtlab.export.tensorrt_accepts`) and Lab 05's plugin build go through it and
+  :func:`build_plan`.
 
 Lab 03 builds an engine by hand with the raw API (network → parser → profile → config → plan) and then with
 :func:`build`, which does the same with everything a real deployment needs:
@@ -10,9 +16,9 @@ Lab 03 builds an engine by hand with the raw API (network → parser → profile
 - an atomic write of the plan plus ``<plan>.json``: backend and version, CUDA version, GPU (or RTX targets), ONNX and
   plan sha256, precision, profile shapes, build time.
 
-:func:`load_plan` checks that sidecar before TensorRT sees a byte: a plan is executable code, so a plan whose hash
-does not match is refused, and one built by another TensorRT version or for another GPU is refused with
-"rebuild with ..." instead of TensorRT's opaque deserialization failure.
+:func:`load_plan` checks that sidecar before TensorRT sees a byte (:mod:`trtlab._plan_file`): a plan is executable
+code, so a plan whose hash does not match is refused, and one built by another TensorRT version or for another GPU is
+refused with "rebuild with ..." instead of TensorRT's opaque deserialization failure.
 
 The same code runs on TensorRT 10.x, 11.x and TensorRT-RTX; the differences live in :mod:`trtlab._compat`.
 """
@@ -20,24 +26,29 @@ The same code runs on TensorRT 10.x, 11.x and TensorRT-RTX; the differences live
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
-import json
 import os
-import tempfile
+import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from trtlab import _compat
-from trtlab.errors import ArtifactMissing, BuildError, EngineMismatch, InvalidArgument, UnsupportedFeature
+from trtlab import _compat, env
+from trtlab._compat import numpy_dtype
+from trtlab._onnx import load_onnx
+from trtlab._plan_file import (FORMAT, EngineMetadata, LoadedEngine, atomic_write, check_compatible, current_gpu,
+                               deserialize, load_plan, read_metadata, sha256, write_plan)
+from trtlab.errors import ArtifactMissing, BuildError, InvalidArgument
 
 __all__ = [
     "CollectingLogger",
     "EngineBuild",
     "EngineMetadata",
+    "FORMAT",
     "LoadedEngine",
+    "ParseReport",
+    "ParserIssue",
     "Shapes",
     "build",
     "build_plan",
@@ -45,256 +56,19 @@ __all__ = [
     "deserialize",
     "detect_precision",
     "load_plan",
-    "parse_onnx",
+    "numpy_dtype",
+    "parse",
     "profile_shapes",
     "read_metadata",
     "sha256",
+    "suggest_fix",
     "write_plan",
 ]
 
-FORMAT = 1
 #: {input name: (min shape, opt shape, max shape)}
 Shapes = Mapping[str, tuple[Sequence[int], Sequence[int], Sequence[int]]]
 
-
-def sha256(data: bytes | bytearray | memoryview | str | os.PathLike) -> str:
-    """Hex sha256 of bytes, or of a file's contents (streamed)."""
-    if isinstance(data, (bytes, bytearray, memoryview)):
-        return hashlib.sha256(data).hexdigest()
-    digest = hashlib.sha256()
-    with open(data, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- metadata
-
-
-@dataclass
-class EngineMetadata:
-    """What ``<plan>.json`` records about a plan; :func:`check_compatible` compares it with this machine."""
-
-    backend: str  # "tensorrt" | "tensorrt_rtx"
-    backend_version: str
-    cuda_version: str | None
-    gpu_name: str | None  # the GPU it was built on (None for an RTX build without a GPU)
-    compute_capability: str | None  # "9.0" for a TensorRT build; None for RTX ahead-of-time builds
-    rtx_targets: list[str] | None  # ["SM86", "SM89", "SM120"] for TensorRT-RTX
-    precision: str
-    onnx_sha256: str
-    plan_sha256: str
-    plan_bytes: int
-    profiles: dict[str, list[list[int]]]  # input → [min, opt, max]
-    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    build_seconds: float = 0.0
-    builder_optimization_level: int = 3
-    workspace_bytes: int | None = None
-    onnx_path: str | None = None
-    built_at: str = ""
-    notes: list[str] = field(default_factory=list)
-    format: int = FORMAT
-
-    @property
-    def label(self) -> str:
-        name = "TensorRT-RTX" if self.backend == "tensorrt_rtx" else "TensorRT"
-        return f"{name} {self.backend_version}"
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "EngineMetadata":
-        """The metadata in ``data``; ValueError naming the first field that is missing or of the wrong type."""
-        if not isinstance(data, Mapping):
-            raise ValueError(f"it holds a JSON {type(data).__name__}, expected an object of fields")
-        for name, kinds in _REQUIRED_FIELDS.items():
-            if not isinstance(data.get(name), kinds):
-                got = "missing" if name not in data else f"{data[name]!r} ({type(data[name]).__name__})"
-                raise ValueError(f"field {name!r} is {got}, expected {' or '.join(k.__name__ for k in kinds)}")
-        known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-#: Sidecar fields the checks read, with their JSON types (a sidecar edited by hand is refused, not half-read).
-_REQUIRED_FIELDS: dict[str, tuple[type, ...]] = {
-    "backend": (str,), "backend_version": (str,), "precision": (str,), "onnx_sha256": (str,), "plan_sha256": (str,),
-    "plan_bytes": (int,), "profiles": (dict,), "format": (int,), "rtx_targets": (list, type(None)),
-    "compute_capability": (str, type(None)),
-}
-
-
-def _sidecar(plan_path: Path) -> Path:
-    return plan_path.with_name(plan_path.name + ".json")
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a plan behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_plan(path: str | os.PathLike, plan: bytes, metadata: EngineMetadata) -> Path:
-    """Save ``plan`` and its sidecar ``<plan>.json`` atomically; the sidecar records the plan's sha256."""
-    path = Path(path)
-    metadata.plan_sha256 = sha256(plan)
-    metadata.plan_bytes = len(plan)
-    _atomic_write(path, bytes(plan))
-    _atomic_write(_sidecar(path), metadata.to_json().encode())
-    return path
-
-
-def read_metadata(path: str | os.PathLike) -> EngineMetadata:
-    """The sidecar of a plan; :class:`EngineMismatch` when it is missing or unreadable."""
-    path = Path(path)
-    side = _sidecar(path)
-    if not side.exists():
-        raise EngineMismatch(f"engine {path.name}: no metadata file {side.name} next to it | an unverified plan "
-                             "cannot be loaded (a plan is executable code) | rebuild it with tl.engine.build(onnx, ...)")
-    try:
-        return EngineMetadata.from_dict(json.loads(side.read_text()))
-    except (ValueError, TypeError) as err:
-        raise EngineMismatch(f"engine {path.name}: metadata {side.name} is not a trtlab sidecar: {err} | expected "
-                             "the JSON object tl.engine.build writes next to the plan | rebuild it with "
-                             "tl.engine.build(onnx, ...); never edit a sidecar by hand") from err
-
-
-# ---------------------------------------------------------------- compatibility
-
-
-def _cc_of_target(target: str) -> tuple[int, int] | None:
-    digits = target.removeprefix("SM")
-    if not digits.isdigit():
-        return None
-    return int(digits[:-1]), int(digits[-1])
-
-
-def check_compatible(meta: EngineMetadata, *, backend: str, backend_version: str,
-                     compute_capability: tuple[int, int] | None, gpu_name: str | None = None) -> None:
-    """Refuse a plan that this runtime cannot (or must not) execute, saying how to rebuild it.
-
-    TensorRT plans are tied to the exact TensorRT version and to the GPU's compute capability; TensorRT-RTX plans
-    run on the compute capabilities they were compiled for ahead of time.
-    """
-    rebuild = f"rebuild it here: tl.engine.build({meta.onnx_path or 'model.onnx'!r}, precision={meta.precision!r})"
-    here = "TensorRT-RTX" if backend == "tensorrt_rtx" else "TensorRT"
-    if meta.format != FORMAT:
-        raise EngineMismatch(f"engine metadata format {meta.format}, this trtlab reads format {FORMAT} | {rebuild}")
-    if meta.backend != backend:
-        raise EngineMismatch(f"this engine was built by {meta.label}; the runtime here is {here} {backend_version} | "
-                             f"TensorRT and TensorRT-RTX plans are not interchangeable | {rebuild}")
-    if meta.backend_version != backend_version:
-        raise EngineMismatch(f"this engine was built by {meta.label}; the runtime here is {here} {backend_version} | "
-                             "a plan only loads in the exact TensorRT version that built it | " + rebuild)
-    if compute_capability is None:
-        raise UnsupportedFeature(f"running an engine needs an NVIDIA GPU; none is visible here | the plan itself "
-                                 f"({meta.label}, {meta.precision}) is fine | run it on a GPU machine, or use "
-                                 "tl.runtime.OnnxRuntimeRunner on the ONNX file")
-    cc = f"{compute_capability[0]}.{compute_capability[1]}"
-    if meta.backend == "tensorrt_rtx":
-        targets = meta.rtx_targets or []
-        allowed = {_cc_of_target(t) for t in targets if t != "CURRENT"}
-        if "CURRENT" in targets and meta.compute_capability:
-            major, minor = meta.compute_capability.split(".")
-            allowed.add((int(major), int(minor)))
-        if tuple(compute_capability) not in allowed and tuple(compute_capability) not in \
-                _compat.RTX_COMPUTE_CAPABILITIES:
-            supported = ", ".join(f"{a}.{b}" for a, b in _compat.RTX_COMPUTE_CAPABILITIES)
-            raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
-                                 f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc}, which TensorRT-RTX "
-                                 f"does not support at all (it runs on {supported}) | no RTX build can run here | "
-                                 f"build a TensorRT engine on this GPU instead: install TensorRT (pip install -e "
-                                 f"'.[tensorrt]') and tl.engine.build({meta.onnx_path or 'model.onnx'!r})")
-        if tuple(compute_capability) not in allowed:
-            raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
-                                 f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc} | "
-                                 f"{rebuild.removesuffix(')')}, rtx_targets=['CURRENT'])")
-        return
-    if meta.compute_capability != cc:
-        raise EngineMismatch(f"this engine was built for a GPU of compute capability {meta.compute_capability} "
-                             f"({meta.gpu_name}); this GPU ({gpu_name or 'unknown'}) is {cc} | engines are "
-                             f"specific to the GPU architecture | {rebuild}")
-
-
-def load_plan(path: str | os.PathLike, *, verify_runtime: bool = True) -> tuple[bytes, EngineMetadata]:
-    """Read a plan after checking its sidecar: hash first (tampering), then version and GPU (portability).
-
-    With ``verify_runtime=False`` only the hash is checked (to inspect a plan built for another machine).
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ArtifactMissing(f"engine {path} does not exist | build it first: tl.engine.build(onnx_path, out={str(path)!r})")
-    meta = read_metadata(path)
-    plan = path.read_bytes()
-    digest = sha256(plan)
-    if digest != meta.plan_sha256:
-        raise EngineMismatch(f"engine {path.name}: sha256 {digest[:12]}… but its metadata records "
-                             f"{meta.plan_sha256[:12]}… | the plan was modified or replaced after it was built, and a "
-                             "plan is executable code, so it is not loaded | rebuild it with tl.engine.build(...)")
-    if verify_runtime:
-        flavour = _compat.runtime_flavour()
-        if flavour is None:
-            _check_version_without_runtime(path, meta)
-            raise UnsupportedFeature(f"engine {path.name} ({meta.label}, {meta.precision}): its sha256 matches its "
-                                     "metadata, but no TensorRT-family runtime can execute engines on this machine, so "
-                                     "whether it fits the GPU it will run on was not checked | use "
-                                     "tl.runtime.OnnxRuntimeRunner here, or a machine with an NVIDIA GPU and TensorRT")
-        gpu = _current_gpu()
-        check_compatible(meta, backend=flavour.module_name, backend_version=str(flavour.version),
-                         compute_capability=gpu[1] if gpu else None, gpu_name=gpu[0] if gpu else None)
-    return plan, meta
-
-
-def _check_version_without_runtime(path: Path, meta: EngineMetadata) -> None:
-    """Without a runtime, still compare the plan's TensorRT version with the same package installed here, if any:
-    a plan from another version will not load on a GPU machine with this install either."""
-    here = next((f for f in _compat.flavours() if f.module_name == meta.backend), None)
-    if here is not None and str(here.version) != meta.backend_version:
-        raise EngineMismatch(f"engine {path.name} was built by {meta.label}; {here.label} is installed here | a plan "
-                             f"only loads in the exact TensorRT version that built it | rebuild it with this version: "
-                             f"tl.engine.build({meta.onnx_path or 'model.onnx'!r}, precision={meta.precision!r})")
-
-
-@dataclass
-class LoadedEngine:
-    """A deserialized engine with the runtime that owns it (the runtime must outlive the engine) and its metadata."""
-
-    engine: Any
-    runtime: Any
-    metadata: EngineMetadata
-    module: ModuleType
-
-
-def deserialize(path: str | os.PathLike, *, logger: Any = None) -> LoadedEngine:
-    """Verified load (:func:`load_plan`) + ``Runtime.deserialize_cuda_engine``."""
-    import importlib
-
-    plan, meta = load_plan(path)
-    trt = importlib.import_module(meta.backend)
-    runtime = trt.Runtime(logger or trt.Logger(trt.Logger.WARNING))
-    engine = runtime.deserialize_cuda_engine(plan)
-    if engine is None:
-        raise EngineMismatch(f"{meta.label} could not deserialize {Path(path).name} although its metadata matches "
-                             "this machine | see the TensorRT log above; rebuild with tl.engine.build(...)")
-    return LoadedEngine(engine, runtime, meta, trt)
-
-
-def _current_gpu() -> tuple[str, tuple[int, int]] | None:
-    from trtlab.env import capabilities
-
-    gpus = capabilities().gpus
-    return (gpus[0].name, gpus[0].compute_capability) if gpus else None
-
-
-# ---------------------------------------------------------------- parsing and building
+# ---------------------------------------------------------------- parsing: the one ONNX → network path
 
 
 class CollectingLogger:
@@ -319,29 +93,138 @@ class CollectingLogger:
         return Collecting()
 
 
-def parse_onnx(parser: Any, onnx: bytes | str | os.PathLike, *, where: str = "model") -> None:
-    """``parser.parse`` with every parser error reported on its own line (node index, name, operator, reason)."""
-    data = onnx if isinstance(onnx, (bytes, bytearray)) else Path(onnx).read_bytes()
-    path = None if isinstance(onnx, (bytes, bytearray)) else str(Path(onnx).resolve())
-    if parser.parse(bytes(data), path) if path else parser.parse(bytes(data)):
-        return
-    lines = []
+#: What a parser or builder message means, and what to do (the table Lab 02 teaches; the first match wins).
+_FIXES = [
+    (re.compile(r"No importer registered for op|Plugin not found|unsupported operator|not supported", re.I),
+     "TensorRT has no importer for op {op}: it needs a plugin (Lab 05), or a re-export that decomposes it into "
+     "supported ops (another opset, or a model change)"),
+    (re.compile(r"ParseFromCodedStream|MODEL_DESERIALIZE", re.I),
+     "the file is not readable ONNX: export it again (Lab 02)"),
+    (re.compile(r"INT64|int64", re.I),
+     "an INT64 tensor TensorRT cannot use here: fold constants (`polygraphy surgeon sanitize --fold-constants` or "
+     "tl.export.simplify) or cast to INT32 in the model"),
+    (re.compile(r"opset|Unsupported ONNX (IR|opset)", re.I),
+     "the opset/IR version is outside what this parser supports: re-export with opset=18"),
+    (re.compile(r"no optimization profile|dynamic or shape inputs", re.I),
+     "the network has a dynamic dimension but no optimization profile: add one (min/opt/max shapes per input)"),
+    (re.compile(r"zero.?pt|zero point|symmetric", re.I),
+     "TensorRT quantization is symmetric: Q/DQ zero points must be 0 (see Lab 03's INT8 path)"),
+    (re.compile(r"external|\.data\b", re.I),
+     "the weights live in an external file the parser cannot find: export with external_data=False"),
+    (re.compile(r"at least one output", re.I),
+     "the network has no output: the ONNX graph computes nothing; export it again with its outputs"),
+    (re.compile(r"out of memory|workspace", re.I),
+     "out of memory: raise workspace_mib, or lower the profile's max shapes"),
+    (re.compile(r"profile", re.I), "fix the optimization profile (shapes=/batch=) the log names"),
+]
+
+
+def suggest_fix(message: str, op: str = "?") -> str:
+    """The likely fix for a TensorRT parser or builder message (the table Lab 02 teaches), or the likely causes,
+    marked as not detected."""
+    for pattern, fix in _FIXES:
+        if pattern.search(message):
+            return fix.format(op=op)
+    return ("likely causes (not detected): an op or attribute TensorRT does not handle, profile shapes the network "
+            "cannot take, too small a workspace; `polygraphy surgeon sanitize --fold-constants` or "
+            "tl.export.simplify often removes what TensorRT stumbles on, otherwise re-export (Lab 02)")
+
+
+@dataclass(frozen=True)
+class ParserIssue:
+    """One error of a TensorRT-family ONNX parser: where (node index, name, op), what, its code, the likely fix."""
+
+    node: int  # -1: the model as a whole
+    node_name: str
+    op: str
+    message: str
+    code: str = ""
+    fix: str = ""
+
+    @property
+    def operator(self) -> str:
+        """The op, by the name TensorRT's ``ParserError.node_operator()`` gives it."""
+        return self.op
+
+    @property
+    def desc(self) -> str:
+        """The message, by the name TensorRT's ``ParserError.desc()`` gives it."""
+        return self.message
+
+    def __str__(self) -> str:
+        where = f"node {self.node} ({self.op} '{self.node_name}')" if self.node >= 0 else "the model"
+        return f"{where}: {self.message}" + (f" [{self.code}]" if self.code else "")
+
+
+@dataclass
+class ParseReport:
+    """What a TensorRT-family ONNX parser said about a model; truthy when it parsed. It keeps the builder, network,
+    parser and logger alive together (the parser refers to them) so :func:`build_plan` can build what was parsed."""
+
+    flavour: _compat.TensorRTFlavour
+    ok: bool
+    errors: list[ParserIssue] = field(default_factory=list)
+    layers: int = 0
+    seconds: float = 0.0
+    trt: Any = field(default=None, repr=False, compare=False)
+    builder: Any = field(default=None, repr=False, compare=False)
+    network: Any = field(default=None, repr=False, compare=False)
+    parser: Any = field(default=None, repr=False, compare=False)
+    logger: Any = field(default=None, repr=False, compare=False)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __repr__(self) -> str:
+        if self.ok:
+            return f"ParseReport({self.flavour.label}: parsed, {self.layers} layers in {self.seconds:.2f} s)"
+        return f"ParseReport({self.flavour.label}: REJECTED, " + "; ".join(map(str, self.errors)) + ")"
+
+    def raise_for_errors(self, where: str = "the model") -> None:
+        """:class:`BuildError` listing every parser error on its own line, with the likely fix, unless it parsed."""
+        if self.ok:
+            return
+        lines = "\n".join(f"  - {issue}" for issue in self.errors) or "  (the parser gave no error)"
+        fixes = list(dict.fromkeys(issue.fix for issue in self.errors)) or [suggest_fix("")]
+        raise BuildError(f"the ONNX parser of {self.flavour.label} rejected {where} with {len(self.errors)} "
+                         f"error(s):\n{lines}\n| expected a graph of TensorRT-supported ops | " + "; ".join(fixes))
+
+
+def parse(onnx: Any, *, flavour: _compat.TensorRTFlavour | ModuleType | None = None, network_flags: int = 0,
+          verbose: bool = False) -> ParseReport:
+    """Parse an ONNX model (path, bytes or ``ModelProto``) into a strongly typed network and report every parser
+    error node by node, without raising for them (:meth:`ParseReport.raise_for_errors` does).
+
+    ``flavour``: a :class:`~trtlab._compat.TensorRTFlavour` or a TensorRT module (default: this machine's builder,
+    :func:`trtlab.env.builder_flavour`). ``network_flags`` adds creation flags to the strongly typed one (Lab 05's
+    plugin AOT/JIT choice). A missing, empty or corrupt file raises the course's ExportError/ArtifactMissing first.
+    """
+    if hasattr(onnx, "SerializeToString"):  # an onnx.ModelProto
+        onnx = onnx.SerializeToString()
+    source = bytes(onnx) if isinstance(onnx, (bytes, bytearray)) else Path(onnx)
+    load_onnx(source, load_external_data=False)
+    if isinstance(flavour, ModuleType):
+        flavour = _compat.flavour_of(flavour)
+    flavour = flavour or env.builder_flavour()
+    if TYPE_CHECKING:  # mypy checks every call below against the TensorRT stubs (tests/test_typing.py)
+        import tensorrt as trt
+    else:
+        trt = flavour.module  # tensorrt or tensorrt_rtx: the same API for everything used here
+    logger = CollectingLogger(trt, verbose)
+    builder = trt.Builder(logger)
+    network = builder.create_network(_compat.network_flags(trt) | network_flags)  # precision comes from the ONNX
+    parser = trt.OnnxParser(network, logger)
+    start = time.perf_counter()  # a path lets the parser find external weights next to the file
+    ok = (parser.parse(source) if isinstance(source, bytes)
+          else parser.parse(source.read_bytes(), str(source.resolve())))
+    seconds = time.perf_counter() - start
+    errors = []
     for i in range(parser.num_errors):
         err = parser.get_error(i)
-        node = err.node()
-        op, name = err.node_operator(), err.node_name()
-        at = f"node {node} ({op} {name!r})" if node >= 0 else "the model"
-        lines.append(f"  - {at}: {err.desc()} [{err.code()}]")
-    text = " ".join(lines)
-    if "Plugin not found" in text or "UNSUPPORTED_NODE" in text or "No importer" in text:
-        hint = "an op TensorRT has no importer for needs a plugin (Lab 05), or a re-export that avoids it"
-    elif "ParseFromCodedStream" in text or "MODEL_DESERIALIZE" in text:
-        hint = "the file is not readable ONNX: export it again (Lab 02)"
-    else:
-        hint = ("likely causes: an unsupported opset (re-export with opset=18), an op or attribute TensorRT does "
-                "not handle (a plugin, Lab 05), or a malformed file (re-export, Lab 02)")
-    raise BuildError(f"the ONNX parser rejected {where} with {parser.num_errors} error(s):\n" + "\n".join(lines)
-                     + f"\n| expected a graph of TensorRT-supported ops | {hint}")
+        op, message = err.node_operator() or "?", err.desc()
+        errors.append(ParserIssue(err.node(), err.node_name() or "?", op, message, str(err.code()).split(".")[-1],
+                                  suggest_fix(message, op)))
+    return ParseReport(flavour, bool(ok), errors, network.num_layers, seconds, trt, builder, network, parser, logger)
 
 
 def profile_shapes(input_shape: Sequence[int | None | str], batch: tuple[int, int, int] = (1, 8, 32)) -> tuple:
@@ -359,8 +242,6 @@ def profile_shapes(input_shape: Sequence[int | None | str], batch: tuple[int, in
 def detect_precision(onnx: bytes | str | os.PathLike) -> str:
     """"int8" when the ONNX has Q/DQ nodes, "fp16" when its weights are fp16 (AutoCast), else "fp32"."""
     import onnx as onnx_lib
-
-    from trtlab.export import load_onnx
 
     model = load_onnx(onnx if isinstance(onnx, (bytes, bytearray)) else Path(onnx), load_external_data=False)
     ops = {n.op_type for n in model.graph.node}
@@ -390,14 +271,19 @@ class EngineBuild:
                 f"built in {m.build_seconds:.2f} s)")
 
 
-def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None, batch: tuple[int, int, int] = (1, 8, 32),
-               workspace_mib: int | None = 1024, optimization_level: int = 3, profiling_verbosity: str = "detailed",
-               timing_cache: str | os.PathLike | None = None, rtx_targets: Sequence[str] | None = None,
-               flavour: _compat.TensorRTFlavour | None = None, verbose: bool = False) -> tuple[bytes, dict[str, Any]]:
-    """Parse and build; return (plan bytes, facts for the metadata). :func:`build` also saves it."""
-    from trtlab.export import load_onnx
+def build_plan(onnx: bytes | str | os.PathLike | ParseReport, *, shapes: Shapes | None = None,
+               batch: tuple[int, int, int] = (1, 8, 32), workspace_mib: int | None = 1024, optimization_level: int = 3,
+               profiling_verbosity: str = "detailed", timing_cache: str | os.PathLike | None = None,
+               rtx_targets: Sequence[str] | None = None, flavour: _compat.TensorRTFlavour | None = None,
+               verbose: bool = False, add_profile: bool = True,
+               network_flags: int = 0) -> tuple[bytes, dict[str, Any]]:
+    """Parse (:func:`parse`) and build without saving; return (plan bytes, facts for the metadata). :func:`build`
+    also saves it; Lab 02's acceptance check stops here.
 
-    load_onnx(onnx if isinstance(onnx, (bytes, bytearray)) else Path(onnx), load_external_data=False)  # clear errors
+    ``onnx`` may be a :class:`ParseReport` from :func:`parse` (then its network is built as parsed).
+    ``add_profile=False`` builds a dynamic network without an optimization profile, to show TensorRT's own error.
+    ``network_flags`` adds creation flags to the strongly typed one (Lab 05's plugin AOT/JIT choice).
+    """
     verbosity = _VERBOSITY.get(str(profiling_verbosity).lower())
     if verbosity is None:
         old = (" ('verbose' is the old name of 'detailed': ProfilingVerbosity.kVERBOSE, deprecated in TensorRT 8.0, "
@@ -407,16 +293,17 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
                               "the engine inspector")
     if not 0 <= optimization_level <= 5:
         raise InvalidArgument(f"optimization_level must be 0..5 (TensorRT's default is 3); got {optimization_level}")
-    flavour = flavour or _compat.builder_flavour()
+    report = onnx if isinstance(onnx, ParseReport) else parse(onnx, flavour=flavour, network_flags=network_flags,
+                                                               verbose=verbose)
+    report.raise_for_errors()
+    flavour = report.flavour
     if TYPE_CHECKING:  # mypy checks every call below against the TensorRT stubs (tests/test_typing.py)
         import tensorrt as trt
     else:
-        trt = flavour.module  # tensorrt or tensorrt_rtx: the same API for everything used here
-    logger = CollectingLogger(trt, verbose)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_compat.network_flags(trt))  # strongly typed: precision comes from the ONNX
-    parser = trt.OnnxParser(network, logger)  # keep builder, network and parser alive together (the parser refers to both)
-    parse_onnx(parser, onnx)
+        trt = report.trt  # tensorrt or tensorrt_rtx: the same API for everything used here
+    builder: trt.Builder = report.builder  # typed, so mypy checks the build calls below
+    network: trt.INetworkDefinition = report.network
+    logger = report.logger
     config = builder.create_builder_config()
     if workspace_mib is not None:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mib) << 20)
@@ -429,7 +316,7 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
     profiles: dict[str, list[list[int]]] = {}
     _check_shapes_name_inputs(shapes, inputs)
     dynamic = [t for t in inputs if any(d < 0 for d in _dims(t.shape))]
-    if dynamic:
+    if dynamic and add_profile:
         profile = builder.create_optimization_profile()
         for tensor in dynamic:
             declared = _dims(tensor.shape)
@@ -449,7 +336,7 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
 
     targets: list[str] | None = None
     if flavour.is_rtx:
-        gpu = _current_gpu()
+        gpu = current_gpu()
         wanted = list(rtx_targets) if rtx_targets else (["CURRENT"] if gpu else list(_compat.RTX_DEFAULT_TARGETS))
         targets = _compat.set_rtx_targets(config, trt, wanted)
     elif rtx_targets:
@@ -470,15 +357,16 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
     seconds = time.perf_counter() - start
     if plan is None:
         detail = "\n".join(f"  - {e}" for e in logger.errors[-5:]) or "  (no error was logged)"
-        raise BuildError(f"{flavour.label} could not build the engine:\n{detail}\n| {_build_hint(logger.errors)}; "
-                         "run with verbose=True for the full log")
+        hint = suggest_fix(" ".join(logger.errors))
+        raise BuildError(f"{flavour.label} could not build the engine:\n{detail}\n| {hint}; run with verbose=True for "
+                         "the full log")
     if cache is not None and timing_cache is not None:
-        _atomic_write(Path(timing_cache), bytes(config.get_timing_cache().serialize()))
+        atomic_write(Path(timing_cache), bytes(config.get_timing_cache().serialize()))
 
     def describe(t: Any) -> dict[str, Any]:
         return {"shape": list(_dims(t.shape)), "dtype": getattr(t.dtype, "name", str(t.dtype))}
 
-    gpu = _current_gpu()
+    gpu = current_gpu()
     facts = {
         "backend": flavour.module_name, "backend_version": str(flavour.version), "cuda_version": _compat.cuda_version(),
         "gpu_name": gpu[0] if gpu else None,
@@ -493,18 +381,6 @@ def build_plan(onnx: bytes | str | os.PathLike, *, shapes: Shapes | None = None,
 
 
 _VERBOSITY = {"detailed": "DETAILED", "layer_names_only": "LAYER_NAMES_ONLY", "none": "NONE"}
-
-
-def _build_hint(errors: Sequence[str]) -> str:
-    """What to do about a failed build: the cause when the log names it, else the likely causes, marked as such."""
-    text = " ".join(errors)
-    if "at least one output" in text:
-        return "the network has no output: the ONNX graph computes nothing; export it again with its outputs"
-    if "memory" in text.lower() or "workspace" in text.lower():
-        return "out of memory: raise workspace_mib, or lower the profile's max shapes"
-    if "profile" in text.lower():
-        return "fix the optimization profile (shapes=/batch=) the log names"
-    return "likely causes (not detected): profile shapes the network cannot take, too small a workspace limit"
 
 
 def _check_shapes_name_inputs(shapes: Shapes | None, inputs: Sequence[Any]) -> None:

@@ -15,13 +15,13 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.version import Version
-
 from trtlab import _compat
+from trtlab._compat import tensorrt_supports
+from trtlab.errors import UnsupportedFeature
 
-__all__ = ["RTX_COMPUTE_CAPABILITIES", "RTX_SUPPORTED", "Capabilities", "EngineExecution", "Gpu", "LabPath",
-           "builder_flavour", "capabilities", "engine_execution", "runtime_flavour", "tensorrt_supports",
-           "triton_server_binary"]
+__all__ = ["Capabilities", "EngineExecution", "Gpu", "LabPath", "RTX_COMPUTE_CAPABILITIES", "RTX_SUPPORTED",
+           "builder_flavour", "capabilities", "cupy_runs_kernels", "engine_execution", "nvrtc_compiles",
+           "runtime_flavour", "tensorrt_supports", "triton_server_binary"]
 
 #: GPUs TensorRT-RTX executes engines on (it builds for them anywhere, even without a GPU).
 RTX_COMPUTE_CAPABILITIES = _compat.RTX_COMPUTE_CAPABILITIES
@@ -30,18 +30,12 @@ RTX_COMPUTE_CAPABILITIES = _compat.RTX_COMPUTE_CAPABILITIES
 #: lists "8.0 8.6 8.9 12.0 12.1", so A100's 8.0 runs although the matrix does not list it).
 RTX_SUPPORTED = "7.5, 8.6, 8.9, 12.0 and 12.1 (12.1 experimental; the runtime also accepts 8.0), no Hopper 9.0"
 
-#: Oldest compute capability each TensorRT release line supports: 10.0 deprecated Volta (7.0), 10.5 removed it
-#: (TensorRT 10.0.1 and 10.5.0 release notes); 11.x keeps 7.5 and newer. Pascal (6.x) is out since 10.0.
-_TENSORRT_MIN_CC = (("10.5", (7, 5)), ("10.0", (7, 0)))
 
-
-def tensorrt_supports(version: str | Version, compute_capability: tuple[int, int]) -> bool:
-    """Whether TensorRT ``version`` (10.0 or later) supports a GPU of ``compute_capability``."""
-    v = Version(str(version))
-    for first, minimum in _TENSORRT_MIN_CC:
-        if v >= Version(first):
-            return tuple(compute_capability) >= minimum
-    return tuple(compute_capability) >= (5, 0)  # 9.x and older: not taught here
+def _builders(tensorrt: _compat.TensorRTFlavour | None, tensorrt_rtx: _compat.TensorRTFlavour | None,
+              has_gpu: bool) -> list[_compat.TensorRTFlavour]:
+    """The one rule for building, preferred first: TensorRT where there is a GPU for it, and TensorRT-RTX (which
+    builds ahead of time without a GPU)."""
+    return [f for f in (tensorrt if has_gpu else None, tensorrt_rtx) if f is not None]
 
 
 @dataclass(frozen=True)
@@ -87,20 +81,33 @@ class Capabilities:
             g.compute_capability in RTX_COMPUTE_CAPABILITIES for g in self.gpus)
 
     @property
-    def engine_runtime(self) -> str | None:
-        """Which TensorRT-family runtime can execute engines here, if any."""
+    def runtime(self) -> _compat.TensorRTFlavour | None:
+        """The TensorRT-family runtime that executes engines here: TensorRT on a GPU, else TensorRT-RTX on a GPU of
+        its support matrix, else None (then labs use ONNX Runtime)."""
         if self.tensorrt is not None and self.has_gpu:
-            return self.tensorrt.label
-        if self.rtx_runs_here and self.tensorrt_rtx is not None:
-            return self.tensorrt_rtx.label
-        return None
+            return self.tensorrt
+        return self.tensorrt_rtx if self.rtx_runs_here else None
+
+    @property
+    def builders(self) -> list[_compat.TensorRTFlavour]:
+        """Every TensorRT-family builder that works here, preferred first (TensorRT needs a GPU; TensorRT-RTX
+        builds anywhere)."""
+        return _builders(self.tensorrt, self.tensorrt_rtx, self.has_gpu)
+
+    @property
+    def builder(self) -> _compat.TensorRTFlavour | None:
+        """The TensorRT-family builder to use here: the first of :attr:`builders`."""
+        return next(iter(self.builders), None)
+
+    @property
+    def engine_runtime(self) -> str | None:
+        """Which TensorRT-family runtime can execute engines here, in words (None: none)."""
+        return self.runtime.label if self.runtime else None
 
     @property
     def engine_builder(self) -> str | None:
-        """Which TensorRT-family builder works here (TensorRT-RTX builds without a GPU)."""
-        if self.tensorrt is not None and self.has_gpu:
-            return self.tensorrt.label
-        return self.tensorrt_rtx.label if self.tensorrt_rtx is not None else None
+        """Which TensorRT-family builder works here, in words (None: none)."""
+        return self.builder.label if self.builder else None
 
     def lab_paths(self) -> list[LabPath]:
         """Which labs run fully here and which run in CPU mode, and why."""
@@ -125,8 +132,7 @@ class Capabilities:
                      else LabPath("04 kernels", "CPU mode", "kernels are compiled with NVRTC and checked against the "
                                   "NumPy references; running them needs an NVIDIA GPU with CuPy"
                                   + ("" if self.nvrtc_compiles else " (and NVRTC is missing too)")))
-        plugin_ok = (self.tensorrt is not None and self.has_gpu
-                     and self.tensorrt.version >= Version("10.6"))
+        plugin_ok = self.tensorrt is not None and self.has_gpu and _compat.supports_quick_plugins(self.tensorrt)
         paths.append(LabPath("05 plugin", "full", "the tensorrt.plugin path runs on the GPU") if plugin_ok
                      else LabPath("05 plugin", "CPU mode", "the custom op runs in ONNX Runtime"
                                   + (" and the parser's rejection is real" if builder else
@@ -169,14 +175,25 @@ class EngineExecution:
 
 
 def runtime_flavour() -> _compat.TensorRTFlavour | None:
-    """The TensorRT-family runtime that can execute engines on this machine, or None."""
-    return _compat.runtime_flavour()
+    """The TensorRT-family runtime that can execute engines on this machine, or None (:attr:`Capabilities.runtime`)."""
+    return capabilities().runtime
 
 
-def builder_flavour() -> _compat.TensorRTFlavour:
+def builder_flavour(*, has_gpu: bool | None = None) -> _compat.TensorRTFlavour:
     """The TensorRT-family builder to use here (TensorRT on a GPU machine, else TensorRT-RTX, which needs no GPU);
-    raises UnsupportedFeature when neither is installed."""
-    return _compat.builder_flavour(has_gpu=capabilities().has_gpu)
+    raises :class:`UnsupportedFeature` when neither is installed. ``has_gpu`` overrides the probe (``False``: the
+    CPU builder even on a GPU machine; no GPU probe is made then)."""
+    if has_gpu is None:
+        found = capabilities().builder
+    else:
+        installed = _compat.flavours()
+        tensorrt = next((f for f in installed if not f.is_rtx), None)
+        found = next(iter(_builders(tensorrt, next((f for f in installed if f.is_rtx), None), has_gpu)), None)
+    if found is None:
+        labels = ", ".join(f.label for f in _compat.flavours()) or "nothing"
+        raise UnsupportedFeature(f"building an engine needs a TensorRT-family builder; found {labels} usable here "
+                                 "(tensorrt needs a GPU). Install the CPU-capable builder: pip install tensorrt-rtx-cu13")
+    return found
 
 
 def engine_execution() -> EngineExecution:

@@ -9,13 +9,14 @@
 - :func:`parity` compares ONNX Runtime with PyTorch on real batches: every output, a tolerance per precision with
   absolute and relative error (:data:`PARITY_TOLERANCES`), NaN/Inf reported, top-1 agreement.
 - :func:`inspect_onnx`: I/O names, shapes, dtypes, dynamic dims, op histogram, parameter count, file size.
-- :func:`tensorrt_accepts`: "will TensorRT accept this?" — parses and builds for real with every TensorRT-family
-  builder installed (TensorRT-RTX builds ahead of time on a CPU), a strongly typed network and an optimization
-  profile for the dynamic batch; parser errors are listed node by node with the likely fix.
+- :func:`tensorrt_accepts`: "will TensorRT accept this?" — Lab 03's build without saving
+  (:func:`trtlab.engine.build_plan`) with every TensorRT-family builder installed (TensorRT-RTX builds ahead of time
+  on a CPU), a strongly typed network and an optimization profile for the dynamic batch; parser errors are listed
+  node by node with the likely fix (:func:`trtlab.engine.suggest_fix`).
 - :func:`simplify`: onnxslim, node count before/after (check parity again afterwards).
 - :func:`ensure_course_onnx`: ``data/artifacts/resnet18_shapes.onnx``, exported from the course model if absent.
 
-Lab 03 (:mod:`trtlab.engine`) builds the real engine; the acceptance check here stays small on purpose.
+Lab 03 (:mod:`trtlab.engine`) builds and saves the real engine; the acceptance check here is the same build, unsaved.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,19 +33,21 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from trtlab import _compat, paths
+from trtlab import _compat, engine, env, paths
+from trtlab._onnx import load_onnx
 from trtlab._parity import PARITY_TOLERANCES, OutputParity, Parity, parity
-from trtlab.errors import ArtifactMissing, ExportError, InputMismatch, InvalidArgument
+from trtlab.engine import ParserIssue, suggest_fix
+from trtlab.errors import ArtifactMissing, BuildError, ExportError, InvalidArgument
 
 __all__ = [
     "Acceptance",
     "AcceptanceReport",
     "COURSE_ONNX",
+    "IOSpec",
     "OnnxSummary",
     "OutputParity",
     "PARITY_TOLERANCES",
     "Parity",
-    "ParserIssue",
     "Simplified",
     "check_onnx",
     "ensure_course_onnx",
@@ -55,7 +57,6 @@ __all__ = [
     "parity",
     "quiet_exporter",
     "simplify",
-    "suggest_fix",
     "tensorrt_accepts",
 ]
 
@@ -210,45 +211,6 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
 # ---------------------------------------------------------------- load and validate
 
 
-def load_onnx(source: str | Path | bytes, *, load_external_data: bool = True):
-    """``onnx.ModelProto`` from a path or bytes; a missing, truncated or corrupt file raises a clear error."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    if isinstance(source, (bytes, bytearray)):
-        data, where = bytes(source), "the bytes given"
-    else:
-        p = Path(source)
-        if not p.exists():
-            raise ArtifactMissing(f"ONNX file {p} does not exist; export it first (Lab 02: tl.export.export_onnx, "
-                                  "or tl.export.ensure_course_onnx())")
-        data, where = p.read_bytes(), str(p)
-    if not data:
-        raise ExportError(f"{where} is empty (0 bytes): the export was interrupted; export again")
-    try:
-        proto = onnx.load_model_from_string(data)
-    except (DecodeError, ValueError, RuntimeError) as err:
-        raise ExportError(f"{where} is not a valid ONNX file ({len(data)} bytes; protobuf: {err}). It is truncated "
-                          "(an interrupted copy or export) or not ONNX at all: export it again") from err
-    if not proto.graph.node and not proto.graph.output:
-        raise ExportError(f"{where} holds no graph ({len(data)} bytes decode to a model with no nodes and no "
-                          "outputs) | expected an ONNX model with at least one output | the file is truncated, not "
-                          "ONNX, or was saved from an empty graph: export it again")
-    if not proto.graph.output:
-        raise ExportError(f"{where} has {len(proto.graph.node)} node(s) but no graph output, so nothing can be "
-                          "computed | expected at least one output | export again with output_names=[...]")
-    if load_external_data and not isinstance(source, (bytes, bytearray)):
-        from onnx.external_data_helper import load_external_data_for_model, uses_external_data
-
-        if any(uses_external_data(t) for t in proto.graph.initializer):
-            try:
-                load_external_data_for_model(proto, str(Path(source).parent))
-            except (OSError, ValueError) as err:
-                raise ArtifactMissing(f"{source} keeps its weights in a separate .data file that is missing ({err}); "
-                                      "export again with external_data=False to get one self-contained file") from err
-    return proto
-
-
 def check_onnx(source: str | Path | bytes) -> str:
     """``onnx.checker`` (full check) + strict shape inference. Returns a one-line summary; raises ExportError."""
     import onnx
@@ -370,59 +332,12 @@ def inspect_onnx(source: str | Path | bytes) -> OnnxSummary:
 # ---------------------------------------------------------------- parity with PyTorch: trtlab._parity
 
 
-def load_path(source: str | Path) -> Path:
-    """The path, after checking it is a loadable ONNX file (clear error otherwise)."""
-    load_onnx(source, load_external_data=False)
-    return Path(source)
-
-
-# ---------------------------------------------------------------- will TensorRT accept it?
-
-
-_FIXES = [
-    (re.compile(r"No importer registered for op|Plugin not found|unsupported operator|not supported", re.I),
-     "TensorRT has no importer for op {op}: write a plugin for it (Lab 05), or re-export so the op is decomposed "
-     "into supported ones (another opset, or a model change)"),
-    (re.compile(r"INT64|int64", re.I),
-     "an INT64 tensor TensorRT cannot use here: fold constants (`polygraphy surgeon sanitize --fold-constants` or "
-     "tl.export.simplify) or cast to INT32 in the model"),
-    (re.compile(r"opset|Unsupported ONNX (IR|opset)", re.I),
-     "the opset/IR version is outside what this parser supports: re-export with opset=18"),
-    (re.compile(r"optimization profile|dynamic or shape inputs", re.I),
-     "the network has a dynamic dimension but no optimization profile: add one (min/opt/max shapes per input)"),
-    (re.compile(r"zero.?pt|zero point|symmetric", re.I),
-     "TensorRT quantization is symmetric: Q/DQ zero points must be 0 (see Lab 03's INT8 path)"),
-    (re.compile(r"external|\.data", re.I),
-     "the weights live in an external file the parser cannot find: export with external_data=False"),
-]
-
-
-def suggest_fix(message: str, op: str = "?") -> str:
-    """The likely fix for a TensorRT parser/builder message (the table the lab teaches)."""
-    for pattern, fix in _FIXES:
-        if pattern.search(message):
-            return fix.format(op=op)
-    return ("see the message above; `polygraphy surgeon sanitize --fold-constants` or tl.export.simplify often "
-            "removes what TensorRT stumbles on, otherwise re-export")
-
-
-@dataclass
-class ParserIssue:
-    """One parser error: where (node index, name, op) and the likely fix."""
-
-    node: int
-    node_name: str
-    op: str
-    message: str
-    fix: str
-
-    def __str__(self) -> str:
-        return f"node {self.node} ({self.op} '{self.node_name}'): {self.message}\n    fix: {self.fix}"
+# ---------------------------------------------------------------- will TensorRT accept it? (Lab 03's build, unsaved)
 
 
 @dataclass
 class Acceptance:
-    """One builder's answer: parsed? built? why not, node by node."""
+    """One builder's answer: parsed? built? why not, node by node (each issue with its likely fix)."""
 
     backend: str
     parsed: bool
@@ -446,7 +361,7 @@ class Acceptance:
                     + (f"\n    profile {prof}" if prof else ""))
         lines = [f"❌ {self.backend}: {'parsed' if self.parsed else 'parse FAILED'}"
                  + ("" if not self.parsed else ", build FAILED" if not self.built else "")]
-        lines += [f"  {issue}" for issue in self.issues]
+        lines += [f"  {issue}\n    fix: {issue.fix}" for issue in self.issues]
         lines += [f"  build: {e}\n    fix: {suggest_fix(e)}" for e in self.build_errors]
         return "\n".join(lines)
 
@@ -466,63 +381,33 @@ class AcceptanceReport:
     __repr__ = __str__
 
 
-def _check_one(trt, label: str, data: bytes, batch: tuple[int, int, int], build: bool,
-               add_profile: bool) -> Acceptance:
-    from trtlab.engine import CollectingLogger, profile_shapes
-
-    logger = CollectingLogger(trt)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_compat.network_flags(trt))  # strongly typed
-    parser = trt.OnnxParser(network, logger)
-    t0 = time.perf_counter()
-    ok = parser.parse(data)
-    parse_s = time.perf_counter() - t0
-    result = Acceptance(label, bool(ok), False, parse_s=parse_s)
-    if not ok:
-        for i in range(parser.num_errors):
-            e = parser.get_error(i)
-            op = e.node_operator() or "?"
-            result.issues.append(ParserIssue(e.node(), e.node_name() or "?", op, e.desc(), suggest_fix(e.desc(), op)))
+def _accepts(data: bytes, flavour: _compat.TensorRTFlavour, batch: tuple[int, int, int], build: bool,
+             add_profile: bool) -> Acceptance:
+    """One builder's answer, from :func:`trtlab.engine.parse` and :func:`trtlab.engine.build_plan` (not saved)."""
+    report = engine.parse(data, flavour=flavour)
+    result = Acceptance(flavour.label, report.ok, False, issues=list(report.errors), parse_s=report.seconds)
+    if not report:
         return result
     if not build:
-        result.note = "parse only"
-        result.built = True
+        result.built, result.note = True, "parse only"
         return result
-    config = builder.create_builder_config()
-    if add_profile:
-        profile = builder.create_optimization_profile()
-        dynamic = False
-        for i in range(network.num_inputs):
-            tensor = network.get_input(i)
-            shape = tuple(tensor.shape)
-            if all(d >= 0 for d in shape):
-                continue
-            dynamic = True
-            if any(d < 0 for d in shape[1:]):
-                result.build_errors.append(
-                    f"input '{tensor.name}' has dynamic dimensions besides the batch: {shape}; export with a fixed "
-                    "image size (only the batch dynamic)")
-                return result
-            lo, opt, hi = profile_shapes(shape, batch)
-            profile.set_shape(tensor.name, lo, opt, hi)
-            result.profile[tensor.name] = (lo, opt, hi)
-        if dynamic:
-            config.add_optimization_profile(profile)
-    t0 = time.perf_counter()
-    plan = builder.build_serialized_network(network, config)
-    result.build_s = time.perf_counter() - t0
-    if plan is None:
-        result.build_errors = logger.errors or ["build_serialized_network returned None (no error logged)"]
+    try:
+        plan, facts = engine.build_plan(report, batch=batch, add_profile=add_profile)
+    except BuildError as err:
+        result.build_errors = list(report.logger.errors) or [str(err).split("\n| ")[0]]
         return result
-    result.built, result.plan_bytes = True, plan.nbytes
-    if label.startswith("TensorRT-RTX"):
+    result.built, result.plan_bytes, result.build_s = True, len(plan), facts["build_seconds"]
+    result.profile = {name: tuple(tuple(s) for s in shapes) for name, shapes in facts["profiles"].items()
+                      if shapes[0] != shapes[2]}
+    if flavour.is_rtx:
         result.note = "ahead-of-time build, GPU-free (runs on RTX-class GPUs)"
     return result
 
 
 def tensorrt_accepts(source: str | Path | bytes, *, batch: tuple[int, int, int] = (1, 8, 32), build: bool = True,
                      add_profile: bool = True, backends: Sequence[str] | None = None) -> AcceptanceReport:
-    """Will TensorRT accept this ONNX? Parse and build with every installed TensorRT-family builder, for real.
+    """Will TensorRT accept this ONNX? Lab 03's build without saving (:func:`trtlab.engine.build_plan`), with every
+    installed TensorRT-family builder, for real.
 
     A strongly typed network (TensorRT 11's only kind; the flag is required on 10.x), an optimization profile
     ``batch = (min, opt, max)`` for a dynamic batch dimension (``add_profile=False`` shows what happens without
@@ -531,22 +416,19 @@ def tensorrt_accepts(source: str | Path | bytes, *, batch: tuple[int, int, int] 
     """
     load_onnx(source, load_external_data=False)  # a clear error for missing, corrupt, non-ONNX or empty input
     data = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
-    results = []
+    results, skipped = [], []
+    here = env.capabilities().builders
     for flavour in _compat.flavours():
         if backends is not None and flavour.module_name not in backends:
             continue
-        trt = flavour.module
-        if not flavour.is_rtx:
-            from trtlab.env import capabilities
-
-            if not capabilities().has_gpu:
-                results.append(Acceptance(flavour.label, False, False, note="needs a GPU to build; skipped here"))
-                continue
-        results.append(_check_one(trt, flavour.label, bytes(data), batch, build, add_profile))
-    if not results:
+        if flavour not in here:
+            skipped.append(Acceptance(flavour.label, False, False, note="needs a GPU to build; skipped here"))
+            continue
+        results.append(_accepts(data, flavour, batch, build, add_profile))
+    if not results and not skipped:
         raise ArtifactMissing("tensorrt_accepts: no TensorRT-family builder is installed; pip install "
                               "tensorrt-rtx-cu13 (builds on a CPU) or TensorRT on a GPU machine")
-    return AcceptanceReport([r for r in results if r.note != "needs a GPU to build; skipped here"] or results)
+    return AcceptanceReport(results or skipped)
 
 
 # ---------------------------------------------------------------- simplify

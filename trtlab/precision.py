@@ -29,18 +29,18 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from trtlab.errors import ArtifactMissing, ExportError, InputMismatch, InvalidArgument
-from trtlab.runtime import ORT_DISABLED_OPTIMIZERS
+from trtlab.runtime import ORT_DISABLED_OPTIMIZERS, predict
 
 __all__ = [
     "AccuracyRow",
-    "LayerError",
-    "layerwise_error",
     "AccuracyTable",
+    "CoverageResult",
+    "LayerError",
+    "ORT_DISABLED_OPTIMIZERS",
     "accuracy_table",
     "autocast_fp16",
     "calibration_coverage",
-    "CoverageResult",
-    "ORT_DISABLED_OPTIMIZERS",
+    "layerwise_error",
     "ort_runner",
     "predict_logits",
     "quantize_int8",
@@ -261,14 +261,11 @@ def predict_logits(runner: Any, x: np.ndarray, *, batch_size: int = 250, input_n
     """Outputs for all of ``x`` (the model's input, float32), in batches. ``input_name`` defaults to the runner's
     only input, ``output_name`` to its first output (the class scores of a classifier)."""
     input_name, output_name = _io_names(runner, input_name, output_name)
-    outs = []
-    for i in range(0, len(x), batch_size):
-        result = runner.infer({input_name: x[i:i + batch_size]})
-        if output_name not in result:
-            raise InputMismatch(f"{getattr(runner, 'name', 'runner')} has no output {output_name!r}; it returns "
-                                f"{sorted(result)} | pass output_name= one of those")
-        outs.append(result[output_name])
-    return np.concatenate(outs).astype(np.float32)
+    result = predict(runner, x, batch_size=batch_size, input_name=input_name)
+    if output_name not in result:
+        raise InputMismatch(f"{getattr(runner, 'name', 'runner')} has no output {output_name!r}; it returns "
+                            f"{sorted(result)} | pass output_name= one of those")
+    return result[output_name].astype(np.float32)
 
 
 @dataclass

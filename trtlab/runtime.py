@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from trtlab import _compat
 from trtlab._ort import ORT_DISABLED_OPTIMIZERS, ORT_FP16_DISABLED_OPTIMIZERS, ort_session
 from trtlab.device import CupyDevice, TorchDevice, default_device
 from trtlab.errors import ExecutionFailed, InputMismatch, TrtlabError
@@ -284,15 +285,6 @@ class StageTimes:
         return self.h2d_ms + self.compute_ms + self.d2h_ms
 
 
-def _made_by_rtx(engine: Any) -> bool:
-    """Whether this engine object comes from TensorRT-RTX's bindings (its class lives in ``tensorrt_rtx*``).
-
-    Not ``hasattr(engine, "create_runtime_config")``: standard TensorRT has it too (``IRuntimeConfig`` is in the API
-    references of TensorRT 10.14 and 11.4), and a stand-in keeps standard TensorRT's contract whatever enums it
-    borrows."""
-    return type(engine).__module__.split(".")[0].startswith("tensorrt_rtx")
-
-
 class TensorRTRunner(Runner):
     """A TensorRT (or TensorRT-RTX) engine behind the Runner interface.
 
@@ -328,23 +320,22 @@ class TensorRTRunner(Runner):
             if trt is None:
                 raise TrtlabError(f"TensorRTRunner got a {type(plan).__name__} without its TensorRT module | pass "
                                   "trt=tensorrt (or tensorrt_rtx), a plan path, or tl.engine.deserialize(path)")
-            self.is_rtx = _made_by_rtx(eng)
+            self.is_rtx = _compat.made_by_rtx(eng)
             name = name or getattr(plan, "label", None)
         self.engine, self.trt = eng, trt
         self.name = name or "tensorrt"
         self.device_mem = device if device is not None else default_device()
         self.device = "cuda" if self.device_mem.name != "simulated" else "simulated"
-        self.cuda_graph = cuda_graph
-        self.context = self._create_context()
+        context, graphs_by_runtime = _compat.create_execution_context(eng, trt, rtx=self.is_rtx, cuda_graph=cuda_graph)
+        self.context: Any = context
+        self.cuda_graph = cuda_graph and not graphs_by_runtime  # TensorRT-RTX captures itself: never twice
         self._inputs: dict[str, TensorSpec] = {}
         self._outputs: dict[str, TensorSpec] = {}
         self.profiles: dict[str, tuple[tuple[int, ...], ...]] = {}
-        from trtlab._compat import numpy_dtype
-
         for i in range(eng.num_io_tensors):
             tname = eng.get_tensor_name(i)
             shape = tuple(None if int(d) < 0 else int(d) for d in eng.get_tensor_shape(tname))
-            spec = TensorSpec(tname, shape, numpy_dtype(trt, eng.get_tensor_dtype(tname)))
+            spec = TensorSpec(tname, shape, _compat.numpy_dtype(trt, eng.get_tensor_dtype(tname)))
             if eng.get_tensor_mode(tname) == trt.TensorIOMode.INPUT:
                 self._inputs[tname] = spec
                 if None in shape:
@@ -355,16 +346,6 @@ class TensorRTRunner(Runner):
         self._graphs: dict[tuple, Any] = {}
         self._bound: tuple | None = None
         self.last_times: StageTimes | None = None
-
-    def _create_context(self) -> Any:
-        eng, trt = self.engine, self.trt
-        if self.is_rtx:  # TensorRT-RTX: JIT-compiles here; let it capture graphs itself
-            config = eng.create_runtime_config()
-            if self.cuda_graph and hasattr(trt, "CudaGraphStrategy"):
-                config.cuda_graph_strategy = trt.CudaGraphStrategy.WHOLE_GRAPH_CAPTURE
-                self.cuda_graph = False  # the runtime does it; capturing again would be wrong
-            return eng.create_execution_context(config)
-        return eng.create_execution_context()
 
     def inputs(self) -> dict[str, TensorSpec]:
         return dict(self._inputs)

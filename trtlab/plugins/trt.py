@@ -22,22 +22,21 @@ import json
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterator
 
 import numpy as np
 
-from trtlab import _compat
+from trtlab import _compat, engine, env
 from trtlab.errors import BuildError, UnsupportedFeature
-from trtlab.plugins import (BLOCK, DEFAULT_EPS, DEFAULT_P, PLUGIN_ID, PLUGIN_NAME, PLUGIN_NAMESPACE,
-                            PLUGIN_VERSION, WARP, output_shape)
+from trtlab.plugins import (DEFAULT_EPS, DEFAULT_P, PLUGIN_ID, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION,
+                            output_shape)
 
 __all__ = [
-    "ParseError",
-    "ParseReport",
     "QdpInfo",
+    "SubprocessParse",
     "build_engine",
     "builder_module",
     "find_creator",
@@ -51,106 +50,29 @@ __all__ = [
     "tensorrt_rtx_plugin_status",
 ]
 
-QDP_MINIMUM = "10.6"
-AOT_MINIMUM = "10.9"
-
-
-def _real_tensorrt() -> ModuleType | None:
-    """``tensorrt`` if the real package is installed (type stubs alone make an importable empty namespace)."""
-    mod = _compat.tensorrt()
-    return mod if mod is not None and hasattr(mod, "__version__") else None
+QDP_MINIMUM = _compat.QUICK_PLUGIN_MINIMUM
+AOT_MINIMUM = _compat.AOT_PLUGIN_MINIMUM
 
 
 def builder_module() -> ModuleType:
-    """The TensorRT-family module to parse and build with here: ``tensorrt`` on a GPU machine, else
-    ``tensorrt_rtx`` (which builds without a GPU). The same API for everything Lab 05 calls."""
-    return _module(None)
+    """The TensorRT-family module to parse and build with here (:func:`trtlab.env.builder_flavour`): ``tensorrt``
+    on a GPU machine, else ``tensorrt_rtx`` (which builds without a GPU). The same API for everything Lab 05 calls."""
+    return env.builder_flavour().module
 
 
-def _module(trt: ModuleType | None) -> ModuleType:
-    """The TensorRT module to use: ``trt`` if given, else TensorRT on a GPU machine, else TensorRT-RTX."""
-    if trt is not None:
-        return trt
-    from trtlab.env import capabilities
-
-    real = _real_tensorrt()
-    if real is not None and capabilities().has_gpu:
-        return real
-    rtx = _compat.tensorrt_rtx()
-    if rtx is not None:
-        return rtx
-    raise UnsupportedFeature("parsing needs a TensorRT-family package; found none usable here. Install the "
-                             "CPU-capable builder: pip install tensorrt-rtx-cu13 (or tensorrt on a GPU machine)")
+# ---------------------------------------------------------------- parsing (through trtlab.engine.parse)
 
 
-def _require(feature: str, minimum: str) -> Any:
-    """``_compat.require``, also when only TensorRT type stubs are installed (then: not installed)."""
-    if _real_tensorrt() is None:
-        found = "TensorRT-RTX only" if _compat.tensorrt_rtx() is not None else "no TensorRT"
-        raise UnsupportedFeature(f"{feature} needs TensorRT >= {minimum}; found {found}. Install it on a machine "
-                                 "with an NVIDIA GPU: pip install -e '.[tensorrt]'")
-    return _compat.require(feature, minimum=minimum)
-
-
-def _read(model: Any) -> bytes:
-    if isinstance(model, (bytes, bytearray)):
-        return bytes(model)
-    if hasattr(model, "SerializeToString"):
-        return model.SerializeToString()
-    return Path(model).read_bytes()
-
-
-# ---------------------------------------------------------------- parsing
-
-
-@dataclass(frozen=True)
-class ParseError:
-    node_name: str
-    operator: str
-    code: str
-    desc: str
-
-    def __str__(self) -> str:
-        return f"node {self.node_name!r} ({self.operator}): {self.desc} [{self.code}]"
-
-
-@dataclass
-class ParseReport:
-    """What a TensorRT-family ONNX parser said about a model: truthy when it parsed."""
-
-    flavour: str
-    ok: bool
-    errors: list[ParseError] = field(default_factory=list)
-    layers: int = 0
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def __repr__(self) -> str:
-        if self.ok:
-            return f"ParseReport({self.flavour}: parsed, {self.layers} layers)"
-        return f"ParseReport({self.flavour}: REJECTED, " + "; ".join(map(str, self.errors)) + ")"
-
-
-def parse(model: Any, *, trt: ModuleType | None = None, _allow_registered: bool = False) -> ParseReport:
-    """Parse an ONNX model (path, bytes or ``ModelProto``) with ``trt`` (default: this machine's builder) and report
-    every error, without raising. Refuses where TensorRT-RTX would abort the process (see the module docstring)."""
-    trt = _module(trt)
-    if trt.__name__.startswith("tensorrt_rtx") and _creator_registered(trt) and not _allow_registered:
+def parse(model: Any, *, trt: ModuleType | None = None, _allow_registered: bool = False) -> engine.ParseReport:
+    """:func:`trtlab.engine.parse` of an ONNX model (path, bytes or ``ModelProto``) with ``trt`` (default: this
+    machine's builder): every parser error, without raising. Refuses where TensorRT-RTX would abort the process (see
+    the module docstring)."""
+    trt = trt or builder_module()
+    if _compat.flavour_of(trt).is_rtx and _creator_registered(trt) and not _allow_registered:
         raise UnsupportedFeature("TensorRT-RTX aborts the whole process when its parser instantiates a Python plugin; "
                                  "the GemPool creator is registered in this process, so parsing here would kill the "
                                  "kernel. Use parse_in_subprocess(...) or deregister the creator first")
-    logger = trt.Logger(trt.Logger.ERROR)
-    builder = trt.Builder(logger)
-    network = builder.create_network(_compat.network_flags(trt))
-    parser = trt.OnnxParser(network, logger)
-    ok = bool(parser.parse(_read(model)))
-    errors = []
-    for i in range(parser.num_errors):
-        err = parser.get_error(i)
-        errors.append(ParseError(err.node_name(), err.node_operator(), str(err.code()).split(".")[-1], err.desc()))
-    label = f"{'TensorRT-RTX' if trt.__name__.startswith('tensorrt_rtx') else 'TensorRT'} {trt.__version__}"
-    return ParseReport(label, ok, errors, network.num_layers)
+    return engine.parse(model, flavour=trt)
 
 
 _SUBPROCESS = textwrap.dedent("""
@@ -311,7 +233,7 @@ def _creator_registered(trt: ModuleType) -> bool:
 
 def register_creator(trt: ModuleType | None = None, *, on_create: Any = None) -> Any:
     """Register the Python ``GemPoolCreator`` in ``trt``'s plugin registry under namespace "trtlab" (once)."""
-    trt = _module(trt)
+    trt = trt or builder_module()
     if trt.__name__ not in _REGISTERED:
         creator = plugin_classes(trt)[1](on_create)
         if not trt.get_plugin_registry().register_creator(creator, PLUGIN_NAMESPACE):
@@ -339,7 +261,7 @@ def find_creator(op_type: str, plugin_version: str = "1", plugin_namespace: str 
     Registers the GemPool creator, asks the registry exactly what the FallbackPluginImporter asks
     (``get_creator(op_type, version, namespace)``), and deregisters it again (so parsing stays safe).
     """
-    trt = _module(trt)
+    trt = trt or builder_module()
     with _temporarily_registered(trt):
         return trt.get_plugin_registry().get_creator(str(op_type), str(plugin_version), str(plugin_namespace)) \
             is not None
@@ -373,12 +295,10 @@ def tensorrt_rtx_plugin_status() -> str:
 def qdp_status() -> str:
     """Why :func:`register_qdp` can or cannot run here, in one sentence."""
     try:
-        flavour = _require("tensorrt.plugin (quickly deployable plugins)", QDP_MINIMUM)
+        flavour = _compat.require("tensorrt.plugin (quickly deployable plugins)", minimum=QDP_MINIMUM)
     except UnsupportedFeature as missing:
         return str(missing)
-    from trtlab.env import capabilities
-
-    if not capabilities().has_gpu:
+    if not env.capabilities().has_gpu:
         return f"{flavour.label} is installed, but there is no GPU to run the plugin on"
     return f"{flavour.label} with a GPU: tensorrt.plugin runs here"
 
@@ -388,71 +308,44 @@ def register_qdp() -> QdpInfo:
     """Define ``trtlab::GemPool`` with ``tensorrt.plugin``: shape/type (register), formats (autotune), a JIT
     implementation that launches the CUDA kernel through CuPy, and from TensorRT 10.9 an AOT implementation whose
     PTX is embedded in the engine. Raises :class:`UnsupportedFeature` below TensorRT 10.6."""
-    flavour = _require("tensorrt.plugin (quickly deployable plugins)", QDP_MINIMUM)
-    from packaging.version import Version
-
+    flavour = _compat.require("tensorrt.plugin (quickly deployable plugins)", minimum=QDP_MINIMUM)
     from trtlab.plugins import qdp  # imports tensorrt.plugin
 
-    aot = flavour.version >= Version(AOT_MINIMUM)
+    aot = _compat.supports_aot_plugins(flavour)
     qdp.define(aot)
     return QdpInfo(PLUGIN_ID, flavour.label, aot)
 
 
-def build_engine(model: Any, *, batch: tuple[int, int, int] = (1, 8, 64), input_name: str = "images",
-                 prefer_aot: bool = True) -> bytes:
-    """Build a TensorRT engine for an ONNX model with GemPool nodes (needs :func:`register_qdp` first).
+def build_engine(model: Any, *, batch: tuple[int, int, int] = (1, 8, 64), prefer_aot: bool = True) -> bytes:
+    """Build a TensorRT engine for an ONNX model with GemPool nodes (needs :func:`register_qdp` first), through
+    :func:`trtlab.engine.build_plan` (not saved).
 
     With both implementations defined, the network must be told which to use (``NetworkDefinitionCreationFlag``
     ``PREFER_AOT_PYTHON_PLUGINS``: the engine runs without Python; ``PREFER_JIT_PYTHON_PLUGINS``: TensorRT calls
-    back into Python for every launch).
+    back into Python for every launch; :func:`trtlab._compat.plugin_network_flags`).
     """
-    _require("building with tensorrt.plugin", QDP_MINIMUM)
-    from trtlab.env import capabilities
-
-    if not capabilities().has_gpu:
+    flavour = _compat.require("building with tensorrt.plugin", minimum=QDP_MINIMUM)
+    if not env.capabilities().has_gpu:
         raise UnsupportedFeature("building an engine with the GemPool plugin needs an NVIDIA GPU (TensorRT builds "
                                  "and times the plugin on it); none here. Run this on a GPU machine")
-    import tensorrt as trt
-
-    logger = trt.Logger(trt.Logger.WARNING)
-    builder = trt.Builder(logger)
-    # the AOT/JIT choice is a *network* creation flag (10.9+), next to STRONGLY_TYPED
-    choice = "PREFER_AOT_PYTHON_PLUGINS" if prefer_aot else "PREFER_JIT_PYTHON_PLUGINS"
-    flags = _compat.network_flags(trt)
-    if hasattr(trt.NetworkDefinitionCreationFlag, choice):
-        flags |= 1 << int(getattr(trt.NetworkDefinitionCreationFlag, choice))
-    network = builder.create_network(flags)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse(_read(model)):
-        errors = "\n".join(f"  - {parser.get_error(i).desc()}" for i in range(parser.num_errors))
-        raise BuildError(f"the TensorRT parser rejected the GemPool model:\n{errors}\n| call register_qdp() "
-                         "before parsing, and check op_type / plugin_version / plugin_namespace")
-    config = builder.create_builder_config()
-    shape = tuple(network.get_input(0).shape)[1:]
-    profile = builder.create_optimization_profile()
-    profile.set_shape(input_name, *[(b, *shape) for b in batch])
-    config.add_optimization_profile(profile)
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
-        raise BuildError("build_serialized_network returned None for the GemPool model; rerun with a VERBOSE "
-                         "logger to see which layer failed")
-    return bytes(plan)
+    flags = _compat.plugin_network_flags(flavour.module, prefer_aot=prefer_aot)  # next to STRONGLY_TYPED
+    try:
+        plan, _ = engine.build_plan(model, batch=batch, flavour=flavour, network_flags=flags)
+    except BuildError as err:
+        raise BuildError(f"{err}\n| for the GemPool model: call register_qdp() before building, and check op_type / "
+                         "plugin_version / plugin_namespace") from err
+    return plan
 
 
 def infer(plan: bytes, images: np.ndarray, *, input_name: str = "images", output_name: str = "logits") -> np.ndarray:
-    """Run a GemPool engine once on the GPU (torch tensors as buffers; ``execute_async_v3``)."""
-    import tensorrt as trt
-    import torch
+    """Run a GemPool engine once on the GPU through :class:`trtlab.runtime.TensorRTRunner` (``execute_async_v3``)."""
+    from trtlab.runtime import TensorRTRunner
 
-    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan)
-    context = engine.create_execution_context()
-    x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).cuda()
-    context.set_input_shape(input_name, tuple(x.shape))
-    y = torch.empty(tuple(context.get_tensor_shape(output_name)), device="cuda", dtype=torch.float32)
-    context.set_tensor_address(input_name, x.data_ptr())
-    context.set_tensor_address(output_name, y.data_ptr())
-    stream = torch.cuda.Stream()
-    if not context.execute_async_v3(stream.cuda_stream):
-        raise BuildError("execute_async_v3 returned False for the GemPool engine")
-    stream.synchronize()
-    return y.cpu().numpy()
+    trt = _compat.require("running an engine with tensorrt.plugin", minimum=QDP_MINIMUM).module
+    runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))  # outlives the engine: both live until we return
+    eng = runtime.deserialize_cuda_engine(plan)
+    if eng is None:
+        raise BuildError("the GemPool plan did not deserialize (see the TensorRT log above) | build it with "
+                         "build_engine(...) in this process, after register_qdp()")
+    with TensorRTRunner(eng, trt=trt, name="tensorrt-gempool") as runner:
+        return runner.infer({input_name: np.ascontiguousarray(images, dtype=np.float32)})[output_name]
