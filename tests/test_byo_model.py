@@ -28,9 +28,9 @@ class Pixels(nn.Module):
         self.embed = nn.Linear(16, 12)
         self.head = nn.Linear(12, 5)
 
-    def forward(self, pixels):
+    def forward(self, pixels):  # the names the exported file and every runner use come from here
         embedding = self.embed(self.features(pixels))
-        return self.head(torch.relu(embedding)), embedding
+        return {"logits": self.head(torch.relu(embedding)), "embedding": embedding}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,7 @@ def byo(tmp_path_factory):
         model.features[1].running_var.uniform_(0.5, 2.0)
     model.eval()
     folder = tmp_path_factory.mktemp("byo")
-    path = export.export_onnx(model, folder / "pixels.onnx", input_size=48, input_name="pixels",
-                              output_name=("logits", "embedding"))
+    path = export.export_onnx(model, folder / "pixels.onnx", input_size=48)  # nothing the course model needs not
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (64, 48, 48, 1), dtype=np.uint8)  # grayscale, channels last like dataset.images
     return model, path, images, data.to_numpy_input(images)
@@ -70,8 +69,8 @@ def test_parity_compares_every_output_and_leaves_the_model_alone(byo):
 
     class Twisted(Pixels):  # same logits, a different embedding: only a check of every output sees it
         def forward(self, pixels):
-            logits, embedding = super().forward(pixels)
-            return logits, embedding * 1.01
+            out = super().forward(pixels)
+            return {"logits": out["logits"], "embedding": out["embedding"] * 1.01}
 
     twisted = Twisted()
     twisted.load_state_dict(model.state_dict())
@@ -82,12 +81,23 @@ def test_parity_compares_every_output_and_leaves_the_model_alone(byo):
 
 def test_runners_and_feeds_follow_the_model(byo):
     model, path, _, x = byo
-    torch_runner = runtime.TorchRunner(model, device="cpu", output_names=["logits", "embedding"])
-    assert torch_runner.inputs()["images"].shape == (None, 1, None, None), "channels read from the first conv"
-    out = torch_runner.infer({"images": x[:3]})
+    torch_runner = runtime.TorchRunner(model, device="cpu")
+    assert torch_runner.inputs()["pixels"].shape == (None, 1, None, None), "name from forward, channels from conv"
+    out = torch_runner.infer({"pixels": x[:3]})
+    assert list(out) == ["logits", "embedding"], "output names from the dict the model returns"
     assert out["logits"].shape == (3, 5) and out["embedding"].shape == (3, 12)
+
+    class Unnamed(Pixels):  # a plain tuple carries no names: the runner says so, and names given are used
+        def forward(self, pixels):
+            out = super().forward(pixels)
+            return out["logits"], out["embedding"]
+
+    unnamed = Unnamed()
+    unnamed.load_state_dict(model.state_dict())
     with pytest.raises(InputMismatch, match="returned 2 outputs"):
-        runtime.TorchRunner(model, device="cpu").infer({"images": x[:3]})
+        runtime.TorchRunner(unnamed, device="cpu").infer({"pixels": x[:3]})
+    named = runtime.TorchRunner(unnamed, device="cpu", output_names=["logits", "embedding"]).infer({"pixels": x[:3]})
+    np.testing.assert_array_equal(named["embedding"], out["embedding"])
     feeds = data.random_feeds(path, batch=2)
     assert list(feeds) == ["pixels"] and feeds["pixels"].shape == (2, 1, 48, 48)
     ort = precision.ort_runner(path)
@@ -126,8 +136,14 @@ def test_export_mistakes_are_explained():
     rgb = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())
     with pytest.raises(InvalidArgument, match=r"1 channel\(s\), but the first conv .* takes 3"):
         export.export_onnx(rgb, "unused.onnx", input_size=(1, 64, 64))
+
+    class Unnamed(Pixels):  # a plain tuple of two outputs: nothing in the model names them
+        def forward(self, pixels):
+            out = super().forward(pixels)
+            return out["logits"], out["embedding"]
+
     with pytest.raises(InvalidArgument, match="2 outputs; name each one"):
-        export.export_onnx(Pixels().eval(), "unused.onnx", input_size=48)
+        export.export_onnx(Unnamed().eval(), "unused.onnx", input_size=48)
 
     class Broken(nn.Module):
         def __init__(self) -> None:

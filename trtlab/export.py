@@ -38,6 +38,7 @@ from trtlab._onnx import load_onnx
 from trtlab._parity import PARITY_TOLERANCES, OutputParity, Parity, parity
 from trtlab.engine import ParserIssue, suggest_fix
 from trtlab.errors import ArtifactMissing, BuildError, ExportError, InvalidArgument
+from trtlab.runtime import input_names_of, named_outputs
 
 __all__ = [
     "Acceptance",
@@ -137,15 +138,17 @@ def _exporter_message(err: BaseException, limit: int = 30) -> str:
 
 
 def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dynamic_batch: bool = True,
-                opset: int = MIN_OPSET, dynamo: bool = True, input_name: str | Sequence[str] = INPUT_NAME,
+                opset: int = MIN_OPSET, dynamo: bool = True, input_name: str | Sequence[str] | None = None,
                 output_name: str | Sequence[str] | None = None, metadata: Mapping[str, Any] | None = None,
                 check: bool = True, example_inputs: Sequence[Any] | None = None) -> Path:
     """Export ``model`` to one self-contained ONNX file with a dynamic batch (dimension 0 of every input and output).
 
     The example input is N×C×H×W float32: H, W from ``input_size`` (32, (H, W) or (C, H, W)), C from the model's first
     conv layer. ``example_inputs`` (one tensor per input, any shapes, batch first) replaces it for models that take
-    several or non-image inputs; ``input_name`` then names each. ``output_name`` defaults to ``logits`` for a model
-    with one output; a model that returns several (a tuple) needs one name per output.
+    several or non-image inputs. Names follow the model: inputs as ``forward`` names its parameters (a placeholder
+    such as ``x`` becomes ``images``; :func:`trtlab.runtime.input_names_of`), outputs as the model's return names them
+    (a dict's keys, ``logits`` for one tensor); ``input_name``/``output_name`` override them, and a model returning a
+    plain tuple of several outputs needs ``output_name`` (one name each).
     ``dynamo=True`` (default, torch ≥ 2.9) traces with ``torch.export`` and declares the batch dimension with
     ``dynamic_shapes``; ``dynamo=False`` is the legacy TorchScript exporter with ``dynamic_axes`` (deprecated, still
     what most blog posts show). ``metadata`` is stored in the file's ``metadata_props`` (JSON-encoded values).
@@ -168,13 +171,15 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
         samples: tuple[Any, ...] = (torch.zeros(2, *_sample_shape(model, input_size), device=device),)
     else:
         samples = tuple(torch.as_tensor(t).to(device) for t in example_inputs)
-    inputs = _names(input_name, len(samples), "input", INPUT_NAME)
+    inputs = _names(input_name, len(samples), "input", INPUT_NAME) if input_name is not None else \
+        input_names_of(model, len(samples))
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             out = model(*samples)
-        outputs = _names(output_name, len(out) if isinstance(out, (tuple, list)) else 1, "output", OUTPUT_NAME)
+        own_names, values = named_outputs(out)
+        outputs = _names(output_name if output_name is not None else own_names, len(values), "output", OUTPUT_NAME)
         kwargs: dict[str, Any] = dict(input_names=inputs, output_names=outputs, opset_version=opset)
         if dynamo:
             kwargs.update(dynamo=True, external_data=False, verbose=False)

@@ -24,8 +24,8 @@ from trtlab.device import CupyDevice, TorchDevice, default_device
 from trtlab.errors import ExecutionFailed, InputMismatch, TrtlabError
 
 __all__ = ["CupyDevice", "ORT_DISABLED_OPTIMIZERS", "ORT_FP16_DISABLED_OPTIMIZERS", "OnnxRuntimeRunner", "Runner",
-           "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice", "TorchRunner", "default_device", "ort_session",
-           "predict"]
+           "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice", "TorchRunner", "default_device",
+           "input_names_of", "named_outputs", "ort_session", "predict"]
 
 
 @dataclass(frozen=True)
@@ -194,12 +194,48 @@ def _first_layer_input(module: Any) -> tuple[int | None, ...] | None:
     return None
 
 
+#: Parameter names that say nothing about what a model takes: the course's own name is used for them instead.
+PLACEHOLDER_NAMES = frozenset({"x", "input", "inputs", "inp", "tensor", "data", "batch"})
+
+
+def input_names_of(module: Any, count: int = 1) -> list[str]:
+    """The names ``module.forward`` gives its first ``count`` inputs (``def forward(self, pixels)`` → ``pixels``), so
+    an exported file and a runner follow the model; a placeholder such as ``x`` or ``input`` becomes ``images`` for a
+    single input and ``input0``, ``input1``, … for several."""
+    import inspect
+
+    try:
+        params = [p.name for p in inspect.signature(module.forward).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # a builtin or scripted forward: no signature to read
+        params = []
+    names = []
+    for i in range(count):
+        name = params[i] if i < len(params) else ""
+        names.append(name if name and name.lower() not in PLACEHOLDER_NAMES else ("images" if count == 1 else
+                                                                                  f"input{i}"))
+    return names
+
+
+def named_outputs(out: Any) -> tuple[list[str] | None, list[Any]]:
+    """(names, values) of what a model returned: a dict's keys, a named tuple's fields, ``logits`` for one tensor;
+    names are None for a plain tuple or list (its outputs carry no names: the caller must give them)."""
+    if isinstance(out, dict):
+        return [str(k) for k in out], list(out.values())
+    if isinstance(out, tuple) and hasattr(out, "_fields"):
+        return list(out._fields), list(out)
+    if isinstance(out, (tuple, list)):
+        return (["logits"] if len(out) == 1 else None), list(out)
+    return ["logits"], [out]
+
+
 class TorchRunner(Runner):
     """A PyTorch module in eval mode under ``torch.inference_mode`` (the eager baseline of every comparison).
 
-    ``input_specs`` default: one input named ``images`` whose channels (or features) come from the module's first
-    conv (or linear) layer, other dimensions free; pass the ONNX runner's ``inputs().values()`` to mirror a file.
-    ``output_names`` default: ``logits`` for one output; a module that returns several outputs needs one name each.
+    ``input_specs`` default: one input named as ``module.forward`` names it (:func:`input_names_of`) whose channels
+    (or features) come from the module's first conv (or linear) layer, other dimensions free; pass the ONNX runner's
+    ``inputs().values()`` to mirror a file. ``output_names`` default: what the module's output names itself
+    (:func:`named_outputs`: a dict's keys, ``logits`` for one tensor); a plain tuple of several needs one name each.
     Note that the runner puts ``module`` in eval mode on ``device`` (``tl.export.parity`` restores it afterwards).
     ``name`` labels it in tables (default: ``pytorch-<device>[-<dtype>]``).
     """
@@ -224,7 +260,7 @@ class TorchRunner(Runner):
                                     "its input shape cannot be read from it | pass input_specs=[tl.runtime."
                                     "TensorSpec('images', (None, C, H, W), np.float32)], or the ONNX runner's "
                                     "list(runner.inputs().values())")
-            input_specs = [TensorSpec("images", (None, *per_sample), np.dtype(np.float32))]
+            input_specs = [TensorSpec(input_names_of(module)[0], (None, *per_sample), np.dtype(np.float32))]
         self._inputs = {s.name: s for s in input_specs}
         self._output_names = None if output_names is None else tuple(output_names)
 
@@ -252,8 +288,14 @@ class TorchRunner(Runner):
             args.append(tensor.to(self.dtype) if self.dtype is not None else tensor)
         with torch.inference_mode():
             out = self.module(*args)
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        names = self._output_names or (("logits",) if len(outs) == 1 else None)
+        own_names, outs = named_outputs(out)
+        if isinstance(out, dict) and self._output_names:  # a dict is read by name, whatever its order
+            missing = [n for n in self._output_names if n not in out]
+            if missing:
+                raise InputMismatch(f"{self.name}: {type(self.module).__name__} returned outputs {own_names}, not "
+                                    f"{missing} | pass output_names that are keys of what the model returns")
+            own_names, outs = list(self._output_names), [out[n] for n in self._output_names]
+        names = self._output_names or own_names
         if names is None or len(names) != len(outs):
             raise InputMismatch(f"{self.name}: {type(self.module).__name__} returned {len(outs)} outputs, "
                                 f"but {'no names were' if names is None else f'{len(names)} name(s) {list(names)} were'}"
