@@ -131,11 +131,11 @@ def test_fp16_and_int8_builds_and_accuracy(byo):
     assert errors and all(np.isfinite(e.rel_error) for e in errors)
 
 
-def test_export_mistakes_are_explained():
+def test_export_mistakes_are_explained(tmp_path):
     torch.manual_seed(0)
     rgb = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten())
     with pytest.raises(InvalidArgument, match=r"1 channel\(s\), but the first conv .* takes 3"):
-        export.export_onnx(rgb, "unused.onnx", input_size=(1, 64, 64))
+        export.export_onnx(rgb, tmp_path / "unused.onnx", input_size=(1, 64, 64))
 
     class Unnamed(Pixels):  # a plain tuple of two outputs: nothing in the model names them
         def forward(self, pixels):
@@ -143,7 +143,7 @@ def test_export_mistakes_are_explained():
             return out["logits"], out["embedding"]
 
     with pytest.raises(InvalidArgument, match="2 outputs; name each one"):
-        export.export_onnx(Unnamed().eval(), "unused.onnx", input_size=48)
+        export.export_onnx(Unnamed().eval(), tmp_path / "unused.onnx", input_size=48)
 
     class Broken(nn.Module):
         def __init__(self) -> None:
@@ -154,5 +154,5 @@ def test_export_mistakes_are_explained():
             raise RuntimeError("first line\n\x1b[31msecond line names the real cause\x1b[0m")
 
     with pytest.raises(ExportError, match="second line names the real cause") as err:
-        export.export_onnx(Broken(), "unused.onnx", input_size=8)
+        export.export_onnx(Broken(), tmp_path / "unused.onnx", input_size=8)
     assert "\x1b" not in str(err.value), "no terminal colour codes in the message"
