@@ -212,3 +212,12 @@ def test_10_compat_is_reachable_through_tl():
 
 def test_every_new_error_is_a_course_error():
     assert issubclass(InvalidArgument, TrtlabError) and issubclass(InvalidArgument, ValueError)
+
+
+def test_an_rtx_plan_built_on_compute_capability_9_0_is_still_refused_there():
+    """A TensorRT-RTX build on a Hopper GPU records CURRENT = 9.0; TensorRT-RTX still cannot run it there."""
+    meta = engine.EngineMetadata(backend="tensorrt_rtx", backend_version="1.7.1.116", cuda_version="13.0",
+                                 gpu_name="NVIDIA H200", compute_capability="9.0", rtx_targets=["CURRENT"],
+                                 precision="fp32", onnx_sha256="a", plan_sha256="b", plan_bytes=1, profiles={})
+    with pytest.raises(EngineMismatch, match="does not support at all"):
+        engine.check_compatible(meta, backend="tensorrt_rtx", backend_version="1.7.1.116", compute_capability=(9, 0))

@@ -92,6 +92,7 @@ PY
 }
 
 receive() {
+  shopt -s nullglob
   mkdir -p "$parts" "$site"
   for stage in "$whl"/s*/; do
     [ -d "$stage" ] || continue
@@ -104,7 +105,8 @@ receive() {
     local want have
     want=$(awk -v n="$name" '$1 == n {print $2}' PARTS)
     if [ -n "$want" ] && [ ! -f "$name" ]; then
-      have=$(ls "$name".part* 2>/dev/null | wc -l)
+      local present=("$name".part*)  # nullglob: none here yet gives an empty list
+      have=${#present[@]}
       if [ "$have" -lt "$want" ]; then
         pending=$((pending + 1)); echo "waiting for parts of $name: $have of $want here"; continue
       fi

@@ -173,8 +173,7 @@ def check_compatible(meta: EngineMetadata, *, backend: str, backend_version: str
         if "CURRENT" in targets and meta.compute_capability:
             major, minor = meta.compute_capability.split(".")
             allowed.add((int(major), int(minor)))
-        if tuple(compute_capability) not in allowed and tuple(compute_capability) not in \
-                _compat.RTX_COMPUTE_CAPABILITIES:
+        if tuple(compute_capability) not in _compat.RTX_COMPUTE_CAPABILITIES:  # whatever the plan's targets say
             supported = ", ".join(f"{a}.{b}" for a, b in _compat.RTX_COMPUTE_CAPABILITIES)
             raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
                                  f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc}, which TensorRT-RTX "

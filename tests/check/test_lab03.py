@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import tensorrt_rtx  # noqa: F401  - the build exercise runs the real TensorRT-RTX builder
 from conftest import assert_fails, assert_not_done, assert_passes
 from trtlab import _compat
 from trtlab.check import lab03
