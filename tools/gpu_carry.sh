@@ -27,6 +27,7 @@ wheels=(
   "$(pin tensorrt_rtx_cu13_libs)" "$(pin tensorrt_rtx_cu13_bindings)"
   "$(pin nvidia-modelopt)" "$(pin polygraphy)" "$(pin onnxslim)" "$(pin onnxruntime_extensions)" "$(pin lief)"
   "$(pin prometheus_client)" "$(pin nvidia-pytriton)" "$(pin tritonclient)" "$(pin gevent)" "$(pin geventhttpclient)"
+  "$(pin greenlet)" "$(pin zope.event)" "$(pin zope.interface)"
   "$(pin brotli)" python-rapidjson numpy==1.26.4 cvcuda-cu13==0.19.0
   "$(pin onnx_graphsurgeon)"  # imported by ModelOpt's ONNX tools (AutoCast, INT8 quantization)
 )
@@ -64,8 +65,8 @@ manifests = ("SHA256SUMS", "PARTS")
 # (Lab 04), then the Triton server (Lab 06). Each item goes into the first stage with room for it.
 groups = (("tensorrt_rtx",), ("nvidia_modelopt", "polygraphy", "onnxslim", "onnxruntime_extensions", "lief",
                              "onnx_graphsurgeon"),
-          (), ("cvcuda",), ("nvidia_pytriton", "numpy", "tritonclient", "gevent", "brotli", "python_rapidjson",
-                            "prometheus_client"))
+          (), ("cvcuda",), ("nvidia_pytriton", "numpy", "tritonclient", "gevent", "greenlet", "zope", "brotli",
+                            "python_rapidjson", "prometheus_client"))
 JUPYTER = 2  # everything not named above: the Jupyter stack
 def rank(p: pathlib.Path) -> tuple[int, str]:
     group = next((i for i, names in enumerate(groups) if p.name.startswith(names)), JUPYTER) if p.name else JUPYTER
