@@ -8,8 +8,11 @@ what to do next, so a learner can act on it without reading trtlab's source.
      ├── CheckpointMismatch (ValueError)     a checkpoint of another architecture, or weights that do not fit it
      ├── ExportError                         torch → ONNX export or ONNX validation failed
      ├── BuildError                          the TensorRT-family parser or builder rejected the network
+     │    └── KernelCompileError                   NVRTC rejected a CUDA kernel (each error with its line)
      ├── EngineMismatch                      a plan built by another TensorRT / for another GPU, or tampered with
+     │    └── PlanNotServable                      no Triton container in the course's table runs this plan
      ├── ExecutionFailed (RuntimeError)      the runtime refused a tensor address, an execution or a graph capture
+     ├── PipelineError (RuntimeError)        Lab 04's frame pipeline: the engine refused to run inside it
      ├── UnsupportedFeature                  needs a newer TensorRT, a GPU, or a package that is not installed
      ├── TritonError                         the Triton server refused a request, a model or a configuration
      │    ├── ServerUnavailable (ConnectionError)  no server answers there (not started, crashed, another port)
@@ -21,6 +24,9 @@ what to do next, so a learner can act on it without reading trtlab's source.
      ├── SolutionMarkerError (ValueError)    a line that looks like a solution marker but is not one
      ├── SolutionLeak                        a generated lab would still hold solution text (nothing written)
      └── LabEdited (FileExistsError)         a lab someone changed; build-labs does not overwrite it
+
+Inside ``tl.check`` only, checkers signal a verdict with ``Mismatch`` (the answer is wrong, and how) and ``NotDone``
+(the placeholder is still there); the learner sees the verdict, never these exceptions.
 """
 
 from __future__ import annotations
@@ -35,8 +41,11 @@ __all__ = [
     "ExportError",
     "InputMismatch",
     "InvalidArgument",
+    "KernelCompileError",
     "LabEdited",
     "NotebookUnreadable",
+    "PipelineError",
+    "PlanNotServable",
     "PortInUse",
     "RequestMismatch",
     "ServerTimeout",
@@ -127,3 +136,15 @@ class SolutionLeak(TrtlabError):
 
 class LabEdited(TrtlabError, FileExistsError):
     """A lab in the target folder was changed since it was generated (someone's work); it is not overwritten."""
+
+
+class KernelCompileError(BuildError):
+    """NVRTC (or CuPy's compile) rejected a kernel source; the message lists each error with its line number."""
+
+
+class PlanNotServable(EngineMismatch):
+    """No Triton container in the table runs this plan (another TensorRT version, or a TensorRT-RTX plan)."""
+
+
+class PipelineError(TrtlabError, RuntimeError):
+    """The engine refused to run (``execute_async_v3`` returned False) inside Lab 04's frame pipeline."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from trtlab.device import require_gpu
-from trtlab.errors import BuildError, UnsupportedFeature
+from trtlab.errors import KernelCompileError, UnsupportedFeature
 from trtlab.kernels.launch import PIXELS_PER_THREAD
 
 __all__ = ["CompileResult", "KERNEL_DIR", "KernelCompileError", "SOURCES", "TAPS_INCLUDE", "clean_exercise_source",
@@ -22,10 +22,6 @@ KERNEL_DIR = Path(__file__).resolve().parent
 #: The kernel sources of the package; ``bilinear_taps.cuh`` is pasted into ``preprocess.cu`` where it is included.
 SOURCES = ("preprocess.cu", "postprocess.cu")
 TAPS_INCLUDE = '#include "bilinear_taps.cuh"'
-
-
-class KernelCompileError(BuildError):
-    """NVRTC (or CuPy's compile) rejected a kernel source; the message lists each error with its line number."""
 
 
 # ---------------------------------------------------------------- sources and NVRTC

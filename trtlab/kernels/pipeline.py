@@ -15,15 +15,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from trtlab.errors import InputMismatch, TrtlabError
+from trtlab.errors import InputMismatch, PipelineError
 from trtlab.device import address, as_stream, require_gpu
 from trtlab.kernels.plan import H2D, PreprocessPlan, SoftmaxTopkPlan, capture, pinned_empty
 
 __all__ = ["FramePipeline", "PipelineError", "input_error", "latency_table", "logit_tolerance", "top_k_margin"]
-
-
-class PipelineError(TrtlabError, RuntimeError):
-    """The engine refused to run (``execute_async_v3`` returned False)."""
 
 
 class FramePipeline:

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from trtlab import engine
-from trtlab.errors import ArtifactMissing, EngineMismatch, InputMismatch, TritonError
+from trtlab.errors import ArtifactMissing, InputMismatch, PlanNotServable, TritonError
 from trtlab.serve.config import DynamicBatching, ModelRepository, config_from_text, model_config
 from trtlab.serve.server import TritonServer, docker_command
 
@@ -84,10 +84,6 @@ TRITON_RELEASES: tuple[TritonRelease, ...] = (
 
 #: What the bundled CPU server says when a model needs a backend it does not have.
 MISSING_BACKEND = re.compile(r"unable to find backend library for backend '(?P<backend>[^']+)'")
-
-
-class PlanNotServable(EngineMismatch):
-    """No Triton container in the table runs this plan (another TensorRT version, or a TensorRT-RTX plan)."""
 
 
 # ---------------------------------------------------------------- the repository
