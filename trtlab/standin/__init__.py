@@ -25,7 +25,7 @@ from typing import Any
 
 from trtlab import _compat
 
-__all__ = ["GpuContext", "GpuEngine", "SimContext", "SimDevice", "SimEngine", "SimMemory", "gpu_engine",
+__all__ = ["EngineIO", "GpuContext", "GpuEngine", "SimContext", "SimDevice", "SimEngine", "SimMemory", "gpu_engine",
            "io_from_metadata", "trt_enums"]
 
 _HOMES = {"SimContext": "cpu", "SimDevice": "cpu", "SimEngine": "cpu", "SimMemory": "cpu",
@@ -56,6 +56,35 @@ def _copied_enums() -> ModuleType:
     copy = ModuleType("trtlab.standin.copied_enums", "TensorRT's TensorIOMode and DataType, copied (no TensorRT here)")
     vars(copy).update(TensorIOMode=_TensorIOMode, DataType=_DataType)
     return copy
+
+
+class EngineIO:
+    """The tensor-introspection half of ``ICudaEngine`` that both stand-ins share: a list ``_tensors`` of records
+    with ``name``, ``shape`` (-1 where dynamic) and ``profile`` ((min, opt, max) for an input, None for an output)."""
+
+    _tensors: list[Any]
+
+    @property
+    def num_io_tensors(self) -> int:
+        return len(self._tensors)
+
+    def get_tensor_name(self, index: int) -> str:
+        return self._tensors[index].name
+
+    def _get(self, name: str) -> Any:
+        for t in self._tensors:
+            if t.name == name:
+                return t
+        raise KeyError(f"no tensor named {name!r}; this engine has {[t.name for t in self._tensors]}")
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        return self._get(name).shape
+
+    def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
+        t = self._get(name)
+        if t.profile is None or profile_index != 0:
+            raise RuntimeError(f"{name!r} is not an input of optimization profile {profile_index}")
+        return list(t.profile)
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from trtlab.standin import trt_enums
+from trtlab.standin import EngineIO, trt_enums
 
 __all__ = ["SimBuffer", "SimContext", "SimDevice", "SimEngine", "SimGraph", "SimMemory", "trt_enums"]
 
@@ -152,7 +152,7 @@ class _Tensor:
         self.name, self.mode, self.dtype, self.shape, self.profile = name, mode, dtype, shape, profile
 
 
-class SimEngine:
+class SimEngine(EngineIO):
     """An "engine" with one input ``images`` (N×C×H×W float32, dynamic N) and one output ``logits`` (N×K)."""
 
     def __init__(self, *, channels: int = 3, size: int = 8, classes: int = 4, batch: tuple[int, int, int] = (1, 4, 16),
@@ -181,33 +181,11 @@ class SimEngine:
         """What a correct inference loop must return for ``x``."""
         return self.model(np.asarray(x, np.float32)).astype(np.float32)
 
-    @property
-    def num_io_tensors(self) -> int:
-        return len(self._tensors)
-
-    def get_tensor_name(self, index: int) -> str:
-        return self._tensors[index].name
-
-    def _get(self, name: str) -> _Tensor:
-        for t in self._tensors:
-            if t.name == name:
-                return t
-        raise KeyError(name)
-
     def get_tensor_mode(self, name: str) -> Any:
         return self._get(name).mode
 
     def get_tensor_dtype(self, name: str) -> Any:
         return self._get(name).dtype
-
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        return self._get(name).shape
-
-    def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
-        t = self._get(name)
-        if t.profile is None or profile != 0:
-            raise RuntimeError(f"{name} is not an input of profile {profile}")
-        return list(t.profile)
 
     def create_execution_context(self, *args: Any) -> "SimContext":
         return SimContext(self)

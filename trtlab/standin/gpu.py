@@ -37,7 +37,7 @@ import numpy as np
 
 from trtlab import _compat
 from trtlab.errors import ArtifactMissing, EngineMismatch, UnsupportedFeature
-from trtlab.standin import trt_enums
+from trtlab.standin import EngineIO, trt_enums
 
 __all__ = ["GpuContext", "GpuEngine", "gpu_engine", "io_from_metadata"]
 
@@ -103,7 +103,7 @@ def _tensor_table(inputs: IOSpec, outputs: IOSpec,
     return table
 
 
-class GpuEngine:
+class GpuEngine(EngineIO):
     """An engine stand-in on the GPU: TensorRT's engine API; ``module`` (PyTorch) computes the outputs.
 
         engine = tl.standin.GpuEngine(model, inputs={"images": ((-1, 3, 32, 32), np.float32)},
@@ -144,19 +144,6 @@ class GpuEngine:
         self._capture_pools: list[Any] = []  # one per capture; see the module docstring
 
     # ------------------------------------------------------------ ICudaEngine's API
-    @property
-    def num_io_tensors(self) -> int:
-        return len(self._tensors)
-
-    def get_tensor_name(self, index: int) -> str:
-        return self._tensors[index].name
-
-    def _get(self, name: str) -> _Tensor:
-        for t in self._tensors:
-            if t.name == name:
-                return t
-        raise KeyError(f"no tensor named {name!r}; this engine has {[t.name for t in self._tensors]}")
-
     def get_tensor_mode(self, name: str) -> Any:
         if name not in self.names:
             return self.trt.TensorIOMode.NONE  # what TensorRT answers for an unknown name
@@ -164,15 +151,6 @@ class GpuEngine:
 
     def get_tensor_dtype(self, name: str) -> Any:
         return getattr(self.trt.DataType, _TRT_TYPE_NAMES[self._get(name).dtype])
-
-    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
-        return self._get(name).shape
-
-    def get_tensor_profile_shape(self, name: str, profile_index: int) -> list[tuple[int, ...]]:
-        t = self._get(name)
-        if t.profile is None or profile_index != 0:
-            raise RuntimeError(f"{name!r} is not an input of optimization profile {profile_index}")
-        return list(t.profile)
 
     def create_execution_context(self, *args: Any) -> "GpuContext":
         return GpuContext(self)
