@@ -12,12 +12,11 @@ import contextlib
 import io
 import copy
 import functools
-import logging
-import warnings
 from pathlib import Path
 from typing import Any
 
 from trtlab.errors import ExportError
+from trtlab.export import quiet_exporter
 from trtlab.plugins import (DEFAULT_EPS, DEFAULT_P, ONNX_DOMAIN, PLUGIN_NAME, TORCH_OP, node_attributes,
                             output_shape)
 
@@ -134,19 +133,6 @@ def onnx_translation() -> Any:
     return gem_pool_onnx
 
 
-@contextlib.contextmanager
-def _quiet() -> Any:
-    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logger.setLevel(level)
-
-
 def export_gem_onnx(model: Any, path: str | Path, *, input_size: int = 32, dynamic_batch: bool = True,
                     opset: int = 18, input_name: str = "images", output_name: str = "logits") -> Path:
     """Export a model that calls ``trtlab::gem_pool`` with the op as one ``GemPool`` node (dynamo exporter)."""
@@ -164,7 +150,7 @@ def export_gem_onnx(model: Any, path: str | Path, *, input_size: int = 32, dynam
     if dynamic_batch:
         kwargs["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=1, max=4096)},)
     try:
-        with _quiet(), torch.no_grad():
+        with quiet_exporter(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             torch.onnx.export(model.eval(), (sample,), str(path), **kwargs)
     except Exception as err:  # noqa: BLE001 - the exporter raises many types
         raise ExportError(f"export of the GeM model failed: {type(err).__name__}: {str(err).splitlines()[0]}. "
