@@ -21,11 +21,11 @@ from __future__ import annotations
 import enum
 import importlib
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 
 from trtlab import _compat
 
-__all__ = ["EngineIO", "GpuContext", "GpuEngine", "SimContext", "SimDevice", "SimEngine", "SimMemory", "gpu_engine",
+__all__ = ["ContextContract", "EngineIO", "GpuContext", "GpuEngine", "SimContext", "SimDevice", "SimEngine", "SimMemory", "gpu_engine",
            "io_from_metadata", "trt_enums"]
 
 _HOMES = {"SimContext": "cpu", "SimDevice": "cpu", "SimEngine": "cpu", "SimMemory": "cpu",
@@ -85,6 +85,77 @@ class EngineIO:
         if t.profile is None or profile_index != 0:
             raise RuntimeError(f"{name!r} is not an input of optimization profile {profile_index}")
         return list(t.profile)
+
+
+class ContextContract:
+    """What both stand-in execution contexts keep of TensorRT's ``IExecutionContext``: every call recorded in
+    ``calls``, and ``False`` (with ``errors`` saying why) where TensorRT refuses: an unknown name, a shape outside the
+    profile, executing before every input shape and every address is set. Subclasses give ``get_tensor_shape`` and
+    ``_run(stream_handle)``, which computes the outputs once the preconditions hold."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.addresses: dict[str, int] = {}
+        self.calls: list[tuple[str, Any]] = []
+        self.errors: list[str] = []
+
+    def _known(self, call: str, name: str) -> bool:
+        if any(t.name == name for t in self.engine._tensors):
+            return True
+        self.errors.append(f"{call}: no tensor named {name!r}")
+        return False
+
+    def set_input_shape(self, name: str, shape: Sequence[int]) -> bool:
+        shape = tuple(int(d) for d in shape)
+        self.calls.append(("set_input_shape", (name, shape)))
+        if not self._known("set_input_shape", name):
+            return False
+        t = self.engine._get(name)
+        if t.profile is None:
+            self.errors.append(f"set_input_shape: {name!r} is an output")
+            return False
+        lo, _, hi = t.profile
+        if len(shape) != len(lo) or not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
+            self.errors.append(f"set_input_shape: {shape} outside the profile [{lo}, {hi}] of {name!r}")
+            return False
+        self.shapes[name] = shape
+        return True
+
+    @property
+    def all_binding_shapes_specified(self) -> bool:
+        return not self.infer_shapes()
+
+    def infer_shapes(self) -> list[str]:
+        """Names of inputs whose shape is still unknown (TensorRT's meaning: empty list = all set)."""
+        return [t.name for t in self.engine._tensors
+                if t.profile is not None and -1 in t.shape and t.name not in self.shapes]
+
+    def set_tensor_address(self, name: str, ptr: int) -> bool:
+        self.calls.append(("set_tensor_address", (name, int(ptr))))
+        if not self._known("set_tensor_address", name):
+            return False
+        self.addresses[name] = int(ptr)
+        return True
+
+    def execute_async_v3(self, stream_handle: int) -> bool:
+        """Run on ``stream_handle``; ``False`` (with ``errors`` saying why) where TensorRT refuses."""
+        self.calls.append(("execute_async_v3", stream_handle))
+        missing_shapes = self.infer_shapes()
+        if missing_shapes:
+            self.errors.append(f"execute_async_v3: input shapes not set for {missing_shapes} (call set_input_shape)")
+            return False
+        missing = [t.name for t in self.engine._tensors if t.name not in self.addresses]
+        if missing:
+            self.errors.append(f"execute_async_v3: no address set for {missing} (call set_tensor_address)")
+            return False
+        if stream_handle in (0, None):
+            self.errors.append("execute_async_v3 on the default stream: it works but serialises with everything "
+                               "else on the GPU (TensorRT warns about it)")
+        return self._run(stream_handle)
+
+    def _run(self, stream_handle: int) -> bool:
+        raise NotImplementedError
 
 
 def __getattr__(name: str) -> Any:

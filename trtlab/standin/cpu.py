@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from trtlab.standin import EngineIO, trt_enums
+from trtlab.standin import ContextContract, EngineIO, trt_enums
 
 __all__ = ["SimBuffer", "SimContext", "SimDevice", "SimEngine", "SimGraph", "SimMemory", "trt_enums"]
 
@@ -191,33 +191,8 @@ class SimEngine(EngineIO):
         return SimContext(self)
 
 
-class SimContext:
+class SimContext(ContextContract):
     """An "execution context": records calls and imitates TensorRT's return values and failure modes."""
-
-    def __init__(self, engine: SimEngine) -> None:
-        self.engine = engine
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.addresses: dict[str, int] = {}
-        self.calls: list[tuple[str, Any]] = []
-        self.errors: list[str] = []
-
-    def set_input_shape(self, name: str, shape: Sequence[int]) -> bool:
-        shape = tuple(int(d) for d in shape)
-        self.calls.append(("set_input_shape", (name, shape)))
-        try:
-            t = self.engine._get(name)
-        except KeyError:
-            self.errors.append(f"set_input_shape: no tensor named {name!r}")
-            return False
-        if t.profile is None:
-            self.errors.append(f"set_input_shape: {name!r} is an output")
-            return False
-        lo, _, hi = t.profile
-        if len(shape) != len(lo) or not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
-            self.errors.append(f"set_input_shape: {shape} outside the profile [{lo}, {hi}] of {name!r}")
-            return False
-        self.shapes[name] = shape
-        return True
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
         self.calls.append(("get_tensor_shape", name))
@@ -227,36 +202,7 @@ class SimContext:
         batch = self.shapes.get("images", (-1,))[0]
         return (batch, self.engine.classes)
 
-    @property
-    def all_binding_shapes_specified(self) -> bool:
-        return all(t.name in self.shapes for t in self.engine._tensors if t.profile is not None)
-
-    def infer_shapes(self) -> list[str]:
-        return [t.name for t in self.engine._tensors if t.profile is not None and t.name not in self.shapes]
-
-    def set_tensor_address(self, name: str, ptr: int) -> bool:
-        self.calls.append(("set_tensor_address", (name, int(ptr))))
-        try:
-            self.engine._get(name)
-        except KeyError:
-            self.errors.append(f"set_tensor_address: no tensor named {name!r}")
-            return False
-        self.addresses[name] = int(ptr)
-        return True
-
-    def execute_async_v3(self, stream_handle: int) -> bool:
-        self.calls.append(("execute_async_v3", stream_handle))
-        missing_shapes = self.infer_shapes()
-        if missing_shapes:
-            self.errors.append(f"execute_async_v3: input shapes not set for {missing_shapes} (call set_input_shape)")
-            return False
-        missing = [t.name for t in self.engine._tensors if t.name not in self.addresses]
-        if missing:
-            self.errors.append(f"execute_async_v3: no address set for {missing} (call set_tensor_address)")
-            return False
-        if stream_handle in (0, None):
-            self.errors.append("execute_async_v3 on the default stream: it works but serialises with everything "
-                               "else on the GPU (TensorRT warns about it)")
+    def _run(self, stream_handle: int) -> bool:
         memory = self.engine.memory
         shape = self.shapes["images"]
         nbytes = int(np.prod(shape)) * 4

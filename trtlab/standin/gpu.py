@@ -37,7 +37,7 @@ import numpy as np
 
 from trtlab import _compat
 from trtlab.errors import ArtifactMissing, EngineMismatch, UnsupportedFeature
-from trtlab.standin import EngineIO, trt_enums
+from trtlab.standin import ContextContract, EngineIO, trt_enums
 
 __all__ = ["GpuContext", "GpuEngine", "gpu_engine", "io_from_metadata"]
 
@@ -183,34 +183,13 @@ class GpuEngine(EngineIO):
             return y.cpu().numpy().astype(self.tensors(inputs=False)[0].dtype)
 
 
-class GpuContext:
+class GpuContext(ContextContract):
     """An execution context of :class:`GpuEngine`; ``calls`` and ``errors`` record what happened (for checkers)."""
 
     def __init__(self, engine: GpuEngine) -> None:
-        self.engine = engine
-        self.shapes: dict[str, tuple[int, ...]] = {}
-        self.addresses: dict[str, int] = {}
-        self.calls: list[tuple[str, Any]] = []
-        self.errors: list[str] = []
+        super().__init__(engine)
         self._views: dict[tuple, Any] = {}
         self._streams: dict[int, Any] = {}
-
-    def set_input_shape(self, name: str, shape: Sequence[int]) -> bool:
-        shape = tuple(int(d) for d in shape)
-        self.calls.append(("set_input_shape", (name, shape)))
-        if name not in self.engine.names:
-            self.errors.append(f"set_input_shape: no tensor named {name!r}")
-            return False
-        t = self.engine._get(name)
-        if not t.is_input:
-            self.errors.append(f"set_input_shape: {name!r} is an output")
-            return False
-        lo, _, hi = t.profile  # type: ignore[misc]
-        if len(shape) != len(lo) or not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
-            self.errors.append(f"set_input_shape: {shape} outside the profile [{lo}, {hi}] of {name!r}")
-            return False
-        self.shapes[name] = shape
-        return True
 
     def get_tensor_shape(self, name: str) -> tuple[int, ...]:
         self.calls.append(("get_tensor_shape", name))
@@ -221,42 +200,17 @@ class GpuContext:
         known = self.shapes.get(first.name)
         return tuple(d if d >= 0 or known is None else known[axis] for axis, d in enumerate(t.shape))
 
-    @property
-    def all_binding_shapes_specified(self) -> bool:
-        return not self.infer_shapes()
-
-    def infer_shapes(self) -> list[str]:
-        """Names of inputs whose shape is still unknown (TensorRT's meaning: empty list = all set)."""
-        return [t.name for t in self.engine.tensors(inputs=True) if -1 in t.shape and t.name not in self.shapes]
-
     def set_tensor_address(self, name: str, ptr: int) -> bool:
-        self.calls.append(("set_tensor_address", (name, int(ptr))))
-        if name not in self.engine.names:
-            self.errors.append(f"set_tensor_address: no tensor named {name!r}")
-            return False
-        if not int(ptr):
+        if int(ptr) == 0 and any(t.name == name for t in self.engine._tensors):  # real memory: 0 is never valid
+            self.calls.append(("set_tensor_address", (name, 0)))
             self.errors.append(f"set_tensor_address: a null address for {name!r}")
             return False
-        self.addresses[name] = int(ptr)
-        return True
+        return super().set_tensor_address(name, ptr)
 
     def get_tensor_address(self, name: str) -> int:
         return self.addresses.get(name, 0)
 
-    def execute_async_v3(self, stream_handle: int) -> bool:
-        """Enqueue the model on ``stream_handle``; ``False`` (with ``errors`` saying why) where TensorRT refuses."""
-        self.calls.append(("execute_async_v3", stream_handle))
-        missing_shapes = self.infer_shapes()
-        if missing_shapes:
-            self.errors.append(f"execute_async_v3: input shapes not set for {missing_shapes} (call set_input_shape)")
-            return False
-        missing = [n for n in self.engine.names if n not in self.addresses]
-        if missing:
-            self.errors.append(f"execute_async_v3: no address set for {missing} (call set_tensor_address)")
-            return False
-        if stream_handle in (0, None):
-            self.errors.append("execute_async_v3 on the default stream: it works but serialises with everything "
-                               "else on the GPU (TensorRT warns about it)")
+    def _run(self, stream_handle: int) -> bool:
         try:
             self._enqueue(int(stream_handle or 0))
         except RuntimeError as err:  # TensorRT logs and returns False; so does the stand-in
