@@ -3,6 +3,8 @@ strict exercise checks: a failing check in a solution notebook raises CheckFaile
 
 import os
 
+import pytest
+
 os.environ["TRTLAB_STRICT_CHECKS"] = "1"
 
 
@@ -30,3 +32,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("wall time per notebook")
         for path, seconds in sorted(_NOTEBOOK_SECONDS.items()):
             terminalreporter.write_line(f"{path:<45} {seconds:7.1f} s")
+
+
+@pytest.fixture(scope="module")
+def toy_onnx(tmp_path_factory):
+    """The course's toy classifier (``trtlab._toy``: input "images" N×3×8×8, output "logits" N×4, dynamic batch) as
+    an ONNX file, one per test module: the model the Triton and repository tests serve."""
+    from trtlab._toy import toy_classifier_onnx
+
+    path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
+    path.write_bytes(toy_classifier_onnx())
+    return path

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 
 from trtlab import serve
-from trtlab._toy import toy_classifier_onnx
 from trtlab.runtime import OnnxRuntimeRunner, TensorSpec
 from trtlab.serve.load import _run_coroutine
 from trtlab.serve.server import _free_port
@@ -22,18 +21,11 @@ SIZE, CLASSES, MAX_BATCH = 8, 4, 16
 
 
 @pytest.fixture(scope="module")
-def onnx_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
-    path.write_bytes(toy_classifier_onnx(size=SIZE, classes=CLASSES))
-    return path
-
-
-@pytest.fixture(scope="module")
-def repo(onnx_path, tmp_path_factory):
+def repo(toy_onnx, tmp_path_factory):
     repo = serve.ModelRepository(tmp_path_factory.mktemp("triton") / "models")
-    repo.add_python_runner("toy", onnx_path, max_batch_size=MAX_BATCH,
+    repo.add_python_runner("toy", toy_onnx, max_batch_size=MAX_BATCH,
                            dynamic_batching=serve.DynamicBatching(max_queue_delay_us=1000))
-    repo.add_onnx("toy_ort", onnx_path, max_batch_size=MAX_BATCH)  # no onnxruntime backend in the CPU build
+    repo.add_onnx("toy_ort", toy_onnx, max_batch_size=MAX_BATCH)  # no onnxruntime backend in the CPU build
     repo.add_preprocess("pre", input_size=(SIZE, SIZE), mean=[0.5, 0.5, 0.5], std=[0.25, 0.25, 0.25],
                         max_batch_size=MAX_BATCH)
     repo.add_classifier_ensemble("pipeline", preprocess="pre", classifier="toy", input_size=(SIZE, SIZE),
@@ -57,8 +49,8 @@ def images(n, seed=0):
 # ---------------------------------------------------------------- configuration (no server)
 
 
-def test_config_from_real_io_excludes_batch_dimension(onnx_path):
-    inputs, outputs = serve.io_from_onnx(onnx_path)
+def test_config_from_real_io_excludes_batch_dimension(toy_onnx):
+    inputs, outputs = serve.io_from_onnx(toy_onnx)
     config = serve.model_config("m", inputs=inputs, outputs=outputs, max_batch_size=8, backend="python",
                                 dynamic_batching=serve.DynamicBatching((4, 8), 500), instances=2)
     assert [(t.name, list(t.dims)) for t in config.input] == [("images", [3, SIZE, SIZE])]
@@ -89,14 +81,14 @@ def test_config_parse_error_is_readable():
         serve.config_from_text("name: 'm'\nmax_batch_size: eight\n")
 
 
-def test_repository_layout_versions_and_kinds(onnx_path, tmp_path):
+def test_repository_layout_versions_and_kinds(toy_onnx, tmp_path):
     repo = serve.ModelRepository(tmp_path / "r")
-    repo.add_python_runner("py", onnx_path, version=1)
-    repo.add_python_runner("py", onnx_path, version=2)
-    repo.add_onnx("ort", onnx_path)
+    repo.add_python_runner("py", toy_onnx, version=1)
+    repo.add_python_runner("py", toy_onnx, version=2)
+    repo.add_onnx("ort", toy_onnx)
     plan = tmp_path / "fake.plan"
     plan.write_bytes(b"plan")
-    repo.add_tensorrt_plan("trt", plan, io_like=onnx_path, max_batch_size=32)
+    repo.add_tensorrt_plan("trt", plan, io_like=toy_onnx, max_batch_size=32)
     assert repo.models() == ["ort", "py", "trt"]
     assert (tmp_path / "r/py/1/model.py").exists() and (tmp_path / "r/py/2/model.onnx").exists()
     assert repo.config("ort").platform == "onnxruntime_onnx"
@@ -165,9 +157,9 @@ def test_server_listens_on_localhost_only(server):
 
 
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_inference_matches_onnxruntime(server, onnx_path, protocol):
+def test_inference_matches_onnxruntime(server, toy_onnx, protocol):
     x = images(5)
-    with OnnxRuntimeRunner(onnx_path) as runner:
+    with OnnxRuntimeRunner(toy_onnx) as runner:
         expected = runner.infer({"images": x})["logits"]
     got = serve.infer(server, "toy", {"images": x}, protocol=protocol)["logits"]
     assert got.shape == (5, CLASSES)
@@ -196,13 +188,13 @@ def test_malformed_requests_get_clear_errors(server, feeds, message, protocol):
     assert server.ready("toy")
 
 
-def test_ensemble_preprocesses_raw_pixels_server_side(server, onnx_path):
+def test_ensemble_preprocesses_raw_pixels_server_side(server, toy_onnx):
     server.load("pre")
     server.load("pipeline")
     assert server.repository.config("pipeline").platform == "ensemble"
     pixels = np.random.default_rng(3).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
     x = ((pixels.transpose(0, 3, 1, 2).astype(np.float32) / 255 - 0.5) / 0.25).astype(np.float32)
-    with OnnxRuntimeRunner(onnx_path) as runner:
+    with OnnxRuntimeRunner(toy_onnx) as runner:
         expected = runner.infer({"images": x})["logits"]
     got = serve.infer(server, "pipeline", {"raw": pixels}, protocol="grpc")["logits"]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

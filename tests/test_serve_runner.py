@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from trtlab import bench, serve
-from trtlab._toy import toy_classifier_onnx
 from trtlab.errors import InputMismatch, RequestMismatch, ServerUnavailable, TritonError
 from trtlab.runtime import OnnxRuntimeRunner, Runner
 from trtlab.serve.runner import TritonRunner, specs_from_config
@@ -19,23 +18,16 @@ PROTOCOLS = ("http", "grpc")
 
 
 @pytest.fixture(scope="module")
-def onnx_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
-    path.write_bytes(toy_classifier_onnx(size=SIZE, classes=CLASSES))
-    return path
-
-
-@pytest.fixture(scope="module")
-def server(onnx_path, tmp_path_factory):
+def server(toy_onnx, tmp_path_factory):
     repo = serve.ModelRepository(tmp_path_factory.mktemp("triton") / "models")
-    repo.add_python_runner("toy", onnx_path, max_batch_size=MAX_BATCH, dynamic_batching=False)
+    repo.add_python_runner("toy", toy_onnx, max_batch_size=MAX_BATCH, dynamic_batching=False)
     with serve.TritonServer(repo, models=["toy"]) as srv:
         yield srv
 
 
 @pytest.fixture(scope="module")
-def reference(onnx_path):
-    with OnnxRuntimeRunner(onnx_path) as ort:
+def reference(toy_onnx):
+    with OnnxRuntimeRunner(toy_onnx) as ort:
         yield ort
 
 

@@ -13,22 +13,14 @@ import pytest
 
 from trtlab import engine, serve
 from trtlab import triton_tensorrt as tt
-from trtlab._toy import toy_classifier_onnx
 from trtlab.errors import EngineMismatch, InputMismatch, TrtlabError
 
 SIZE, CLASSES = 8, 4
 
 
 @pytest.fixture(scope="module")
-def onnx_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
-    path.write_bytes(toy_classifier_onnx(size=SIZE, classes=CLASSES))
-    return path
-
-
-@pytest.fixture(scope="module")
-def plan(onnx_path):
-    return engine.build(onnx_path, out=onnx_path.with_name("toy.plan"), batch=(1, 4, 16)).path
+def plan(toy_onnx):
+    return engine.build(toy_onnx, out=toy_onnx.with_name("toy.plan"), batch=(1, 4, 16)).path
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +74,8 @@ def test_repository_config_comes_from_the_plan(repo, plan):
     assert engine.read_metadata(served).plan_sha256 == engine.sha256(served)
 
 
-def test_repository_refuses_a_profile_that_does_not_start_at_batch_1(onnx_path, tmp_path):
-    plan = engine.build(onnx_path, out=tmp_path / "b2.plan", batch=(2, 4, 8)).path
+def test_repository_refuses_a_profile_that_does_not_start_at_batch_1(toy_onnx, tmp_path):
+    plan = engine.build(toy_onnx, out=tmp_path / "b2.plan", batch=(2, 4, 8)).path
     with pytest.raises(InputMismatch, match="min batch is 2"):
         tt.write_repository(tmp_path / "r", plan)
 
