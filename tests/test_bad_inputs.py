@@ -22,15 +22,8 @@ RTX = next(f for f in _compat.flavours() if f.is_rtx)
 
 
 @pytest.fixture(scope="module")
-def toy(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("bad") / "toy.onnx"
-    path.write_bytes(toy_classifier_onnx())
-    return path
-
-
-@pytest.fixture(scope="module")
-def built(toy, tmp_path_factory) -> engine.EngineBuild:
-    return engine.build(toy, out=tmp_path_factory.mktemp("plan") / "toy.plan", batch=(1, 2, 4), flavour=RTX)
+def built(toy_onnx, tmp_path_factory) -> engine.EngineBuild:
+    return engine.build(toy_onnx, out=tmp_path_factory.mktemp("plan") / "toy.plan", batch=(1, 2, 4), flavour=RTX)
 
 
 def _sidecar(plan: Path) -> Path:
@@ -85,9 +78,9 @@ def test_3_nan_in_the_input_is_refused(tmp_path):
 # ---------------------------------------------------------------- 4. profile entries that name no input
 
 
-def test_4_profile_entry_naming_no_input_is_refused(toy):
+def test_4_profile_entry_naming_no_input_is_refused(toy_onnx):
     with pytest.raises(InvalidArgument, match=r"shapes names \['image'\].*its inputs are \{'images'"):
-        engine.build(toy, shapes={"image": ((1, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 8))}, flavour=RTX)
+        engine.build(toy_onnx, shapes={"image": ((1, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 8))}, flavour=RTX)
 
 
 def test_4_profile_for_a_static_input_must_match_it(tmp_path):
@@ -122,10 +115,10 @@ def test_6_sidecar_with_a_null_hash(built, tmp_path):
         engine.load_plan(copy, verify_runtime=False)
 
 
-def test_6_profiling_verbosity_verbose(toy):
+def test_6_profiling_verbosity_verbose(toy_onnx):
     with pytest.raises(InvalidArgument, match=r"'verbose' is the old name of 'detailed'.*expected one of"):
-        engine.build_plan(toy, profiling_verbosity="verbose", flavour=RTX)
-    plan, _ = engine.build_plan(toy, profiling_verbosity="DETAILED", batch=(1, 1, 2), flavour=RTX)
+        engine.build_plan(toy_onnx, profiling_verbosity="verbose", flavour=RTX)
+    plan, _ = engine.build_plan(toy_onnx, profiling_verbosity="DETAILED", batch=(1, 1, 2), flavour=RTX)
     assert plan
 
 
@@ -194,11 +187,11 @@ def test_7_other_version_is_not_called_verified_without_a_runtime(built, tmp_pat
 # ---------------------------------------------------------------- 10. a batch of (0, 0, 0); tl._compat
 
 
-def test_10_batch_of_zero_is_refused(toy):
+def test_10_batch_of_zero_is_refused(toy_onnx):
     with pytest.raises(InvalidArgument, match=r"batch of 0 .*expected sizes >= 1"):
-        engine.build(toy, batch=(0, 0, 0), flavour=RTX)
+        engine.build(toy_onnx, batch=(0, 0, 0), flavour=RTX)
     with pytest.raises(BuildError, match="size < 1"):
-        engine.build_plan(toy, shapes={"images": ((0, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 8))}, flavour=RTX)
+        engine.build_plan(toy_onnx, shapes={"images": ((0, 3, 8, 8), (2, 3, 8, 8), (4, 3, 8, 8))}, flavour=RTX)
 
 
 def test_10_compat_is_reachable_through_tl():

@@ -16,13 +16,6 @@ RTX = next(f for f in _compat.flavours() if f.is_rtx)
 
 
 @pytest.fixture(scope="module")
-def toy_onnx(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
-    path.write_bytes(toy_classifier_onnx())
-    return path
-
-
-@pytest.fixture(scope="module")
 def built(toy_onnx, tmp_path_factory) -> engine.EngineBuild:
     out = tmp_path_factory.mktemp("plan") / "toy.plan"
     return engine.build(toy_onnx, out=out, batch=(1, 4, 16), flavour=RTX, timing_cache=out.with_suffix(".cache"))
