@@ -277,3 +277,14 @@ def test_wrappers_pass_what_the_kernels_declare(monkeypatch, call):
     ptx = kernels.compile_all()["postprocess.cu" if call == "softmax_topk" else "preprocess.cu"].ptx
     assert [_arg_type(a) for a in args] == _ptx_params(ptx, name), name
     assert all(int(g) >= 1 for g in grid) and int(np.prod(block)) <= 1024
+
+
+def test_compiling_leaves_python_s_shared_bytes_alone():
+    """NVRTC writes its log (size 1 when empty: the NUL) into the buffer it gets; a `b" " * size` buffer was CPython's
+    shared one-byte object, and a clean compile turned every b" " in the process into b"\\x00" (Babel's extraction
+    then failed on a file read with a NUL in it)."""
+    from trtlab.kernels import compile as kernel_compile
+
+    result = kernel_compile.compile_source('extern "C" __global__ void k(int* x) { x[0] = 1; }')
+    assert result.ok and result.log == ""
+    assert b" " == bytes([32]) and b" ".join([b"a", b"b"]) == b"a b"

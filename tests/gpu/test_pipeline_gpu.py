@@ -199,9 +199,9 @@ def test_frame_pipeline_graph_equals_eager_and_the_cpu_reference(cp, batch):
     tol = pipeline.logit_tolerance(cpu, x_ref, error=pipeline.input_error(STD, grey_levels=0.05),
                                    engine_error=engine_error)
     got = pipe.host_logits()
-    margin = pipeline.top_k_margin(ref, 5)
+    decided = pipeline.top_k_margin(ref, 5, per_row=True) > tol  # rows whose top-5 rounding cannot reorder
     _, ref_i, _ = kernels.softmax_topk_ref(ref, 5)
     print(f"batch {batch}: max |logit - CPU reference| {np.abs(got - ref).max():.2e} (tolerance {tol:.2e} = 2 × engine "
-          f"{engine_error:.1e} + 2 × pre-processing sensitivity); top-5 margin {margin:.2e}")
-    assert margin > tol, "the reference's top-5 is too close to a tie for the comparison to mean anything"
-    assert np.array_equal(e_i, ref_i) and np.abs(got - ref).max() <= tol
+          f"{engine_error:.1e} + 2 × pre-processing sensitivity); top-5 decided by the margin in {decided.sum()} of "
+          f"{len(ref)} frames")
+    assert np.array_equal(e_i[decided], ref_i[decided]) and np.abs(got - ref).max() <= tol

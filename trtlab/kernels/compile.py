@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 from trtlab.device import require_gpu
 from trtlab.errors import KernelCompileError, UnsupportedFeature
+from trtlab.i18n import _
 from trtlab.kernels.launch import PIXELS_PER_THREAD
 
 __all__ = ["CompileResult", "KERNEL_DIR", "KernelCompileError", "SOURCES", "TAPS_INCLUDE", "clean_exercise_source",
@@ -40,8 +41,8 @@ def kernel_source(name: str = "preprocess.cu", *, bilinear_taps: str | None = No
     """The CUDA C text of a packaged kernel, with ``bilinear_taps.cuh`` (or a learner's version) pasted in."""
     text = _read_source(name)
     if bilinear_taps is not None and "NotImplementedError" in bilinear_taps:
-        raise NotImplementedError("bilinear_taps: exercise 1 of Lab 04 is not done yet (the string still holds the "
-                                  "`raise NotImplementedError` placeholder); write the CUDA C body first")
+        raise NotImplementedError(_("bilinear_taps: exercise 1 of Lab 04 is not done yet (the string still holds "
+                                    "the `NotImplementedError` placeholder); write the CUDA C body first"))
     if TAPS_INCLUDE in text:
         taps = clean_exercise_source(bilinear_taps) if bilinear_taps is not None else _read_source("bilinear_taps.cuh")
         text = text.replace(TAPS_INCLUDE, taps.rstrip() + "\n")
@@ -52,7 +53,8 @@ def kernel_source(name: str = "preprocess.cu", *, bilinear_taps: str | None = No
 def _read_source(name: str) -> str:
     path = KERNEL_DIR / name
     if not path.is_file():
-        raise FileNotFoundError(f"no kernel source {name!r} in {KERNEL_DIR}; known: {', '.join(SOURCES)}")
+        raise FileNotFoundError(_("no kernel source {name!r} in {folder}; known: {known}").format(
+            name=name, folder=KERNEL_DIR, known=", ".join(SOURCES)))
     return path.read_text()
 
 
@@ -85,9 +87,9 @@ class CompileResult:
     def raise_for_errors(self) -> "CompileResult":
         if not self.ok:
             listing = "\n".join(f"  line {line}: {msg}" for line, msg in self.errors) or self.log
-            raise KernelCompileError(f"{self.name} does not compile (NVRTC):\n{listing}\n"
-                                     "Fix the lines named above; the line numbers count from the first line of "
-                                     "the source you passed.")
+            raise KernelCompileError(_("{name} does not compile (NVRTC):\n{listing}\n"
+                                       "Fix the lines named above; the line numbers count from the first line of "
+                                       "the source you passed.").format(name=self.name, listing=listing))
         return self
 
 
@@ -102,13 +104,13 @@ def compile_source(source: str, *, name: str = "kernel.cu", arch: str = "compute
     try:
         from cuda.bindings import nvrtc
     except ImportError as err:
-        raise UnsupportedFeature("NVRTC is not available: cuda-bindings does not import "
-                                 f"({err}); pip install cuda-bindings nvidia-cuda-nvrtc") from err
+        raise UnsupportedFeature(_("NVRTC is not available: cuda-bindings does not import "
+                                   "({err}); pip install cuda-bindings nvidia-cuda-nvrtc").format(err=err)) from err
 
     def ok(result: Any) -> None:
         if result != nvrtc.nvrtcResult.NVRTC_SUCCESS:
-            raise UnsupportedFeature(f"NVRTC call failed with {result}; is libnvrtc installed "
-                                     "(pip install nvidia-cuda-nvrtc)?")
+            raise UnsupportedFeature(_("NVRTC call failed with {result}; is libnvrtc installed "
+                                       "(pip install nvidia-cuda-nvrtc)?").format(result=result))
 
     start = time.perf_counter()
     status, prog = nvrtc.nvrtcCreateProgram(source.encode(), name.encode(), 0, [], [])
@@ -118,16 +120,18 @@ def compile_source(source: str, *, name: str = "kernel.cu", arch: str = "compute
         (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         status, size = nvrtc.nvrtcGetProgramLogSize(prog)
         ok(status)
-        log = b" " * size
+        # NVRTC writes into the buffer it is given: always a fresh bytearray. An empty log has size 1, and
+        # `b" " * 1` is CPython's shared one-byte object — writing its NUL there corrupted every b" " in the process.
+        log = bytearray(size)
         ok(nvrtc.nvrtcGetProgramLog(prog, log)[0])
-        log_text = log.rstrip(b"\x00 ").decode(errors="replace")
+        log_text = bytes(log).rstrip(b"\x00 ").decode(errors="replace")
         ptx = ""
         if result == nvrtc.nvrtcResult.NVRTC_SUCCESS:
             status, size = nvrtc.nvrtcGetPTXSize(prog)
             ok(status)
-            buf = b" " * size
+            buf = bytearray(size)
             ok(nvrtc.nvrtcGetPTX(prog, buf)[0])
-            ptx = buf.rstrip(b"\x00").decode()
+            ptx = bytes(buf).rstrip(b"\x00").decode()
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
     errors = [(int(m["line"]), m["msg"].strip()) for m in map(_ERROR_LINE.match, log_text.splitlines()) if m]
@@ -149,7 +153,7 @@ def _module(source_hash: str, source: str, options: tuple[str, ...]) -> Any:
         module = cupy.RawModule(code=source, options=("--std=c++17", *options))
         module.compile()
     except cupy.cuda.compiler.CompileException as err:
-        raise KernelCompileError(f"CuPy could not compile the kernel: {err}") from err
+        raise KernelCompileError(_("CuPy could not compile the kernel: {err}").format(err=err)) from err
     return module
 
 

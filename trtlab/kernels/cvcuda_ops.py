@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from trtlab.errors import UnsupportedFeature
+from trtlab.i18n import _
 from trtlab.device import as_stream, require_gpu
 
 __all__ = ["CvcudaPreprocess", "PACKAGE", "scalar_fold", "version"]
@@ -41,8 +42,9 @@ def _cvcuda() -> Any:
     try:
         import cvcuda
     except Exception as err:  # noqa: BLE001
-        raise UnsupportedFeature(f"CV-CUDA does not import here ({type(err).__name__}: {err}) | on a GPU machine: "
-                                 f"pip install {PACKAGE} (or pip install -e '.[cvcuda]')") from err
+        raise UnsupportedFeature(_("CV-CUDA does not import here ({kind}: {err}) | on a GPU machine: "
+                                   "pip install {package} (or pip install -e '.[cvcuda]')").format(
+                                       kind=type(err).__name__, err=err, package=PACKAGE)) from err
     return cvcuda
 
 

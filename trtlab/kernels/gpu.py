@@ -11,6 +11,7 @@ import numpy as np
 
 from trtlab.device import as_device_array, as_stream, require_gpu
 from trtlab.errors import InputMismatch
+from trtlab.i18n import _
 from trtlab.kernels.compile import load_module
 from trtlab.kernels.launch import (BLOCK, PIXELS_PER_THREAD, channel_swap, folded_norm, preprocess_launch,
                                    softmax_topk_launch)
@@ -24,11 +25,12 @@ def _images_on_device(images: Any, stream: Any) -> Any:
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[3] != 3 or x.dtype != np.uint8:
-        raise InputMismatch(f"images: got shape {tuple(x.shape)} dtype {x.dtype}, expected (N, H, W, 3) or "
-                            "(H, W, 3) uint8 (HWC); for images of different sizes call once per image with out=")
+        raise InputMismatch(_("images: got shape {shape} dtype {dtype}, expected (N, H, W, 3) or "
+                              "(H, W, 3) uint8 (HWC); for images of different sizes call once per image with "
+                              "out=").format(shape=tuple(x.shape), dtype=x.dtype))
     if x.strides[3] != 1 or x.strides[2] != 3:
-        raise InputMismatch(f"images: got strides {x.strides}; pixels must be packed (W, 3) uint8 rows; "
-                            "make them so with cupy.ascontiguousarray(images)")
+        raise InputMismatch(_("images: got strides {strides}; pixels must be packed (W, 3) uint8 rows; "
+                              "make them so with cupy.ascontiguousarray(images)").format(strides=x.strides))
     return x
 
 
@@ -37,12 +39,13 @@ def _output(out: Any, shape: tuple[int, ...], dtype: Any) -> Any:
 
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
-        raise InputMismatch(f"dtype: got {dtype}, expected float32 or float16")
+        raise InputMismatch(_("dtype: got {dtype}, expected float32 or float16").format(dtype=dtype))
     if out is None:
         return cupy.empty(shape, dtype)
     out = as_device_array(out)
     if tuple(out.shape) != shape or out.dtype != dtype or not out.flags.c_contiguous:
-        raise InputMismatch(f"out: got shape {tuple(out.shape)} {out.dtype}, expected a C-contiguous {shape} {dtype}")
+        raise InputMismatch(_("out: got shape {got} {got_dtype}, expected a C-contiguous {shape} {dtype}").format(
+            got=tuple(out.shape), got_dtype=out.dtype, shape=shape, dtype=dtype))
     return out
 
 
@@ -75,7 +78,7 @@ def preprocess(images: Any, out_hw: tuple[int, int], *, mean: Sequence[float] = 
     cs = as_stream(stream)
     with cs:
         x = _images_on_device(images, cs)
-        n, h, w, _ = x.shape
+        n, h, w, _channels = x.shape
         y = _output(out, (n, 3, int(out_hw[0]), int(out_hw[1])), dtype)
         how = preprocess_launch(n, (h, w), out_hw, src=x, dst=y, src_strides=x.strides, dtype=y.dtype, mean=mean,
                                 std=std, input_order=input_order, output_order=output_order, method=method,
@@ -97,7 +100,7 @@ def letterbox(images: Any, out_hw: tuple[int, int], *, border: float = 114.0,
     cs = as_stream(stream)
     with cs:
         x = _images_on_device(images, cs)
-        n, h, w, _ = x.shape
+        n, h, w, _channels = x.shape
         oh, ow = int(out_hw[0]), int(out_hw[1])
         y = _output(out, (n, 3, oh, ow), dtype)
         forward = letterbox_matrix((h, w), (oh, ow))
@@ -120,8 +123,8 @@ def softmax_topk(logits: Any, k: int = 5, *, return_probs: bool = False, stream:
     with cs:
         x = as_device_array(logits, stream=cs)
         if x.ndim != 2 or x.dtype not in (np.float32, np.float16) or not x.flags.c_contiguous:
-            raise InputMismatch(f"logits: got shape {tuple(x.shape)} dtype {x.dtype}, expected a C-contiguous "
-                                "(N, classes) float32 or float16 array")
+            raise InputMismatch(_("logits: got shape {shape} dtype {dtype}, expected a C-contiguous "
+                                  "(N, classes) float32 or float16 array").format(shape=tuple(x.shape), dtype=x.dtype))
         n, c = x.shape
         top_p = cupy.empty((n, k), cupy.float32)
         top_i = cupy.empty((n, k), cupy.int32)

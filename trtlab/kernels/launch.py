@@ -16,6 +16,7 @@ import numpy as np
 
 from trtlab.device import address
 from trtlab.errors import InputMismatch
+from trtlab.i18n import _
 
 __all__ = ["BLOCK", "EXACT_BLOCK", "EXACT_PIXELS", "Launch", "MAX_CLASSES", "METHODS", "PIXELS_PER_THREAD",
            "POST_BLOCK", "TILE", "TILE_BLOCK", "bilinear_taps_ref", "channel_swap", "exact_scale", "folded_norm",
@@ -64,8 +65,9 @@ def channel_swap(input_order: str, output_order: str) -> bool:
     """Whether R and B trade places between the input and the output channel order."""
     orders = {input_order.upper(), output_order.upper()}
     if not orders <= {"RGB", "BGR"}:
-        raise InputMismatch(f"channel order: got input_order={input_order!r}, output_order={output_order!r}; "
-                            "expected 'RGB' or 'BGR' (OpenCV's imread gives BGR, PIL and scikit-image give RGB)")
+        raise InputMismatch(_("channel order: got input_order={input_order!r}, output_order={output_order!r}; "
+                              "expected 'RGB' or 'BGR' (OpenCV's imread gives BGR, PIL and scikit-image give "
+                              "RGB)").format(input_order=input_order, output_order=output_order))
     return input_order.upper() != output_order.upper()
 
 
@@ -78,8 +80,8 @@ def folded_norm(mean: Sequence[float], std: Sequence[float]) -> tuple[np.float32
 def _folded_norm(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.float32, ...]:
     m, s = np.asarray(mean, np.float64), np.asarray(std, np.float64)
     if m.shape != (3,) or s.shape != (3,) or np.any(s == 0):
-        raise InputMismatch(f"mean/std: got {m.tolist()} / {s.tolist()}, expected 3 values each (0..1 "
-                            "units, output channel order) and std != 0")
+        raise InputMismatch(_("mean/std: got {mean} / {std}, expected 3 values each (0..1 "
+                              "units, output channel order) and std != 0").format(mean=m.tolist(), std=s.tolist()))
     return tuple(np.float32(v) for v in (*(1 / (255 * s)), *(-m / s)))
 
 
@@ -145,8 +147,9 @@ def preprocess_launch(batch: int, src_hw: tuple[int, int], out_hw: tuple[int, in
     n = int(batch)
     small = w / ow <= 2 and h / oh <= 2
     if method not in METHODS or (method == "tiled" and not small):
-        raise InputMismatch(f"method: got {method!r} for a {h}×{w} → {oh}×{ow} resize; expected 'auto', "
-                            "'exact', 'direct' or 'tiled' (tiled only for scales <= 2)")
+        raise InputMismatch(_("method: got {method!r} for a {h}×{w} → {oh}×{ow} resize; expected 'auto', "
+                              "'exact', 'direct' or 'tiled' (tiled only for scales <= 2)").format(
+                                  method=method, h=h, w=w, oh=oh, ow=ow))
     kind = "f16" if np.dtype(dtype) == np.float16 else "f32"
     strides = tuple(int(v) for v in (src_strides if src_strides is not None else (h * w * 3, w * 3, 3)))
     swap, norm = np.int32(channel_swap(input_order, output_order)), folded_norm(mean, std)
@@ -158,8 +161,8 @@ def preprocess_launch(batch: int, src_hw: tuple[int, int], out_hw: tuple[int, in
         if method == "exact" and exact is not None and custom:
             exact, reason = None, "bilinear_taps/launch (a learner's code) run in the direct kernel only"
         if method == "exact" and exact is None:
-            raise InputMismatch(f"method='exact' does not apply: {reason}; use method='auto' (it falls back "
-                                "to the general kernel) or 'direct'")
+            raise InputMismatch(_("method='exact' does not apply: {reason}; use method='auto' (it falls back "
+                                  "to the general kernel) or 'direct'").format(reason=reason))
         if exact is not None and not custom:
             groups = ow // EXACT_PIXELS[exact]  # thread groups per output row
             grid = ((oh * groups + EXACT_BLOCK - 1) // EXACT_BLOCK, n, 1)
@@ -185,12 +188,13 @@ def softmax_topk_launch(rows: int, classes: int, k: int, *, logits: Any, top_p: 
     ``k`` probabilities (float32) and indices (int32) per row, and all probabilities when ``probs`` is not 0."""
     rows, classes, k = int(rows), int(classes), int(k)
     if not 1 <= k <= classes:
-        raise InputMismatch(f"k: got {k}, expected 1 <= k <= classes ({classes})")
+        raise InputMismatch(_("k: got {k}, expected 1 <= k <= classes ({classes})").format(k=k, classes=classes))
     if classes > MAX_CLASSES:
-        raise InputMismatch(f"logits: {classes} classes do not fit the kernel's 48 KiB of shared memory (at most "
-                            f"{MAX_CLASSES} classes); use torch.topk(torch.softmax(...)) for larger rows")
+        raise InputMismatch(_("logits: {classes} classes do not fit the kernel's 48 KiB of shared memory (at most "
+                              "{most} classes); use torch.topk(torch.softmax(...)) for larger rows").format(
+                                  classes=classes, most=MAX_CLASSES))
     if np.dtype(dtype) not in (np.dtype(np.float32), np.dtype(np.float16)):
-        raise InputMismatch(f"logits: got dtype {np.dtype(dtype)}, expected float32 or float16")
+        raise InputMismatch(_("logits: got dtype {dtype}, expected float32 or float16").format(dtype=np.dtype(dtype)))
     kernel = "softmax_topk_f16" if np.dtype(dtype) == np.float16 else "softmax_topk_f32"
     args = (_pointer(logits), np.int32(classes), np.int32(k), _pointer(probs), _pointer(top_p), _pointer(top_i))
     return Launch("postprocess.cu", kernel, (rows, 1, 1), (POST_BLOCK, 1, 1), args, shared_mem=classes * 4,
@@ -204,8 +208,8 @@ def preprocess_bytes(batch: int, src_hw: tuple[int, int], out_hw: tuple[int, int
     (memory moves whole sectors). At 1080p → 224 only the rows with a tap are read, so ``input_needed`` is the
     honest denominator, ``input_all`` would flatter the kernel."""
     (h, w), (oh, ow) = (int(v) for v in src_hw), (int(v) for v in out_hw)
-    y0, y1, _ = bilinear_taps_ref(np.arange(oh), h / oh, h)
-    x0, x1, _ = bilinear_taps_ref(np.arange(ow), w / ow, w)
+    y0, y1, _wy = bilinear_taps_ref(np.arange(oh), h / oh, h)
+    x0, x1, _wx = bilinear_taps_ref(np.arange(ow), w / ow, w)
     rows = np.unique(np.concatenate([y0, y1]))
     columns = np.unique(np.concatenate([x0, x1]))
     pixel_bytes = (3 * columns[:, None] + np.arange(3)).ravel()

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from trtlab.errors import InputMismatch, PipelineError
+from trtlab.i18n import _
 from trtlab.device import address, as_stream, require_gpu
 from trtlab.kernels.plan import H2D, PreprocessPlan, SoftmaxTopkPlan, capture, pinned_empty
 
@@ -54,12 +55,14 @@ class FramePipeline:
 
     def _bind(self, input_name: str, output_name: str, shape: tuple[int, ...]) -> None:
         if not self.context.set_input_shape(input_name, shape):
-            raise InputMismatch(f"the engine refused input {input_name!r} of shape {shape}: outside its optimization "
-                                "profile, or no such input | build the engine with a profile that covers this batch")
+            raise InputMismatch(_("the engine refused input {name!r} of shape {shape}: outside its optimization "
+                                  "profile, or no such input | build the engine with a profile that covers this "
+                                  "batch").format(name=input_name, shape=shape))
         for name, buffer in ((input_name, self.images), (output_name, self.logits)):
             if not self.context.set_tensor_address(name, address(buffer)):
-                raise InputMismatch(f"the engine refused the address of tensor {name!r} | check the tensor names "
-                                    f"(input {input_name!r}, output {output_name!r})")
+                raise InputMismatch(_("the engine refused the address of tensor {name!r} | check the tensor names "
+                                      "(input {input_name!r}, output {output_name!r})").format(
+                                          name=name, input_name=input_name, output_name=output_name))
 
     def enqueue(self) -> None:
         """Every step of one batch, launched from Python on :attr:`stream`; nothing waits."""
@@ -67,8 +70,8 @@ class FramePipeline:
             self._memcpy(*self._upload_args, self.stream.ptr)
         self.pre()
         if not self.context.execute_async_v3(self.stream.ptr):
-            raise PipelineError("execute_async_v3 returned False | see the engine's log above (shapes and addresses "
-                                "are set once, in the constructor)")
+            raise PipelineError(_("execute_async_v3 returned False | see the engine's log above (shapes and "
+                                  "addresses are set once, in the constructor)"))
         self.post()
 
     def capture(self) -> Any:
@@ -84,7 +87,7 @@ class FramePipeline:
         """Launch one batch: the captured graph (``graph=True``) or every step from Python."""
         if graph:
             if self.graph is None:
-                raise InputMismatch("no CUDA graph yet | call pipe.capture() once (or pass graph=False)")
+                raise InputMismatch(_("no CUDA graph yet | call pipe.capture() once (or pass graph=False)"))
             self.graph.launch(self.stream)
         else:
             self.enqueue()
@@ -98,8 +101,9 @@ class FramePipeline:
         """One batch end to end; ``frames`` (if given) is copied into :attr:`host_frames` first."""
         if frames is not None:
             if tuple(frames.shape) != self.host_frames.shape or frames.dtype != np.uint8:
-                raise InputMismatch(f"frames: got {tuple(frames.shape)} {frames.dtype}, expected "
-                                    f"{self.host_frames.shape} uint8 (the batch this pipeline was built for)")
+                raise InputMismatch(_("frames: got {shape} {dtype}, expected {expected} uint8 (the batch this "
+                                      "pipeline was built for)").format(shape=tuple(frames.shape), dtype=frames.dtype,
+                                                                        expected=self.host_frames.shape))
             np.copyto(self.host_frames, frames)
         self.submit(graph=graph)
         return self.wait()
@@ -109,7 +113,7 @@ class FramePipeline:
         on the host (e.g. ``kernels.cpu_preprocess``, OpenCV) is uploaded into the engine's input buffer."""
         self.images.set(np.ascontiguousarray(images, self.images.dtype), stream=self.stream)
         if not self.context.execute_async_v3(self.stream.ptr):
-            raise PipelineError("execute_async_v3 returned False | see the engine's log above")
+            raise PipelineError(_("execute_async_v3 returned False | see the engine's log above"))
         self.post()
         return self.wait()
 
@@ -150,15 +154,17 @@ def logit_tolerance(model_fn: Any, x: np.ndarray, *, error: np.ndarray, engine_e
     base = model_fn(x)
     bound = np.asarray(error, np.float64).reshape(1, -1, 1, 1)
     moved = max(float(np.abs(model_fn((x + rng.choice([-1.0, 1.0], x.shape) * bound).astype(x.dtype)) - base).max())
-                for _ in range(trials))
+                for _rep in range(trials))
     return 2 * float(engine_error) + 2 * moved
 
 
-def top_k_margin(logits: np.ndarray, k: int = 5) -> float:
-    """The smallest gap between neighbouring logits among each row's top k + 1: a top-k comparison means something
-    only when this exceeds the logit tolerance (else a tie could flip the order)."""
+def top_k_margin(logits: np.ndarray, k: int = 5, *, per_row: bool = False) -> Any:
+    """The smallest gap between neighbouring logits among each row's top k + 1 (``per_row``: one per row, else the
+    smallest of all): a row's top-k comparison means something only when its gap exceeds the logit tolerance (else
+    rounding alone could swap two near-tied classes)."""
     top = -np.sort(-np.asarray(logits, np.float64), axis=1)[:, :k + 1]
-    return float(np.diff(-top, axis=1).min())
+    gaps = np.diff(-top, axis=1).min(axis=1)
+    return gaps if per_row else float(gaps.min())
 
 
 def latency_table(engine: Any, *, classes: int, batches: Sequence[int] = (1, 8, 32),

@@ -19,6 +19,7 @@ import numpy as np
 
 from trtlab.device import address, as_stream, cuda_timer, require_gpu
 from trtlab.errors import InputMismatch, UnsupportedFeature
+from trtlab.i18n import _
 from trtlab.kernels.compile import load_module
 from trtlab.kernels.launch import PIXELS_PER_THREAD, preprocess_bytes, preprocess_launch, softmax_topk_launch
 
@@ -58,12 +59,15 @@ class PreprocessPlan:
         if not isinstance(self.src, (int, np.integer)):
             shape, strides = tuple(self.src.shape), tuple(self.src.strides)
             if shape != (batch, h, w, 3) or str(self.src.dtype) != "uint8" or strides[2:] != (3, 1):
-                raise InputMismatch(f"src: got shape {shape} {self.src.dtype} strides {strides}, expected "
-                                    f"({batch}, {h}, {w}, 3) uint8 with packed pixels (strides (…, …, 3, 1))")
+                raise InputMismatch(_("src: got shape {shape} {dtype} strides {strides}, expected "
+                                      "({batch}, {h}, {w}, 3) uint8 with packed pixels (strides (…, …, 3, 1))").format(
+                                          shape=shape, dtype=self.src.dtype, strides=strides, batch=batch, h=h, w=w))
         if not isinstance(self.dst, (int, np.integer)):
             if tuple(self.dst.shape) != (batch, 3, oh, ow) or np.dtype(self.dst.dtype) != np.dtype(dtype):
-                raise InputMismatch(f"dst: got shape {tuple(self.dst.shape)} {self.dst.dtype}, expected "
-                                    f"({batch}, 3, {oh}, {ow}) {np.dtype(dtype)}, C-contiguous")
+                raise InputMismatch(_("dst: got shape {shape} {got_dtype}, expected "
+                                      "({batch}, 3, {oh}, {ow}) {dtype}, C-contiguous").format(
+                                          shape=tuple(self.dst.shape), got_dtype=self.dst.dtype, batch=batch, oh=oh,
+                                          ow=ow, dtype=np.dtype(dtype)))
         self.batch, self.src_hw, self.out_hw, self.dtype = int(batch), (h, w), (oh, ow), np.dtype(dtype)
         self.launch = preprocess_launch(batch, (h, w), (oh, ow), src=address(self.src), dst=address(self.dst),
                                         src_strides=strides, dtype=dtype, mean=mean, std=std,
@@ -147,7 +151,7 @@ def capture(fn: Callable[[], Any], stream: Any, *, reps: int = 1) -> Any:
     cs.begin_capture()
     failure: BaseException | None = None
     try:
-        for _ in range(reps):
+        for _rep in range(reps):
             fn()
     except Exception as err:  # noqa: BLE001 - reported below, after the capture is closed
         failure = err
@@ -156,9 +160,10 @@ def capture(fn: Callable[[], Any], stream: Any, *, reps: int = 1) -> Any:
     except Exception as err:  # noqa: BLE001
         failure = failure or err
     if failure is not None:
-        raise UnsupportedFeature(f"this call cannot be captured into a CUDA graph: {type(failure).__name__}: "
-                                 f"{failure} | graphs need calls that launch on the capturing stream and neither "
-                                 "allocate nor synchronise: build a plan (kernels.PreprocessPlan) once instead")
+        raise UnsupportedFeature(_("this call cannot be captured into a CUDA graph: {kind}: "
+                                   "{failure} | graphs need calls that launch on the capturing stream and neither "
+                                   "allocate nor synchronise: build a plan (kernels.PreprocessPlan) once "
+                                   "instead").format(kind=type(failure).__name__, failure=failure))
     return graph
 
 
@@ -167,14 +172,14 @@ def graph_times(fn: Callable[[], Any], stream: Any, *, reps: int = 20, iters: in
     graph of ``reps`` calls replayed), and as host time to issue; medians of ``iters`` measurements after warm-up."""
     cs = as_stream(stream)
     eager = cuda_timer(fn, stream=cs, reps=reps)
-    for _ in range(3):
+    for _rep in range(3):
         eager()
-    per_call = float(np.median([eager() for _ in range(iters)]))
+    per_call = float(np.median([eager() for _rep in range(iters)]))
     cs.synchronize()
     host = []
-    for _ in range(iters):
+    for _rep in range(iters):
         start = time.perf_counter()
-        for _ in range(reps):
+        for _rep in range(reps):
             fn()
         host.append((time.perf_counter() - start) / reps * 1e3)
         cs.synchronize()
@@ -183,7 +188,7 @@ def graph_times(fn: Callable[[], Any], stream: Any, *, reps: int = 20, iters: in
     except UnsupportedFeature as err:
         return GraphTimes(per_call, None, float(np.median(host)), str(err).split(" | ")[0])
     replay = cuda_timer(lambda: graph.launch(cs), stream=cs)
-    for _ in range(3):
+    for _rep in range(3):
         replay()
-    gpu = float(np.median([replay() for _ in range(iters)])) / reps
+    gpu = float(np.median([replay() for _rep in range(iters)])) / reps
     return GraphTimes(per_call, gpu, float(np.median(host)))

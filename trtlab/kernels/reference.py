@@ -13,6 +13,7 @@ import numpy as np
 
 from trtlab.data import normalise
 from trtlab.errors import InputMismatch
+from trtlab.i18n import _
 from trtlab.kernels.launch import bilinear_taps_ref, channel_swap
 
 __all__ = ["check_hwc3", "cpu_preprocess", "invert_affine", "letterbox_matrix", "letterbox_ref", "preprocess_ref",
@@ -108,7 +109,7 @@ def softmax_topk_ref(logits: np.ndarray, k: int = 5) -> tuple[np.ndarray, np.nda
     """(top-k probabilities, top-k class indices, all probabilities) per row; ties go to the smaller index."""
     x = np.asarray(logits, dtype=np.float64)
     if x.ndim != 2:
-        raise InputMismatch(f"logits: got shape {x.shape}, expected (N, classes)")
+        raise InputMismatch(_("logits: got shape {shape}, expected (N, classes)").format(shape=x.shape))
     e = np.exp(x - x.max(axis=1, keepdims=True))
     probs = e / e.sum(axis=1, keepdims=True)
     idx = np.argsort(-probs, axis=1, kind="stable")[:, :k]
@@ -119,8 +120,9 @@ def check_hwc3(image: Any) -> np.ndarray:
     """``image`` if it is one H×W×3 uint8 image, else :class:`InputMismatch` saying how to make it one."""
     shape, dtype = tuple(image.shape), str(image.dtype)
     if len(shape) != 3 or shape[2] != 3 or dtype != "uint8":
-        raise InputMismatch(f"image: got shape {shape} dtype {dtype}, expected (H, W, 3) uint8 (HWC, as "
-                            "cv2.imread or PIL give); convert grey images with cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)")
+        raise InputMismatch(_("image: got shape {shape} dtype {dtype}, expected (H, W, 3) uint8 (HWC, as "
+                              "cv2.imread or PIL give); convert grey images with cv2.cvtColor(img, "
+                              "cv2.COLOR_GRAY2BGR)").format(shape=shape, dtype=dtype))
     return image
 
 
