@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,31 @@ def test_cpp_skeleton_compiles_where_tensorrt_headers_exist():
                           str(CPP), "-o", os.devnull], capture_output=True, text=True, timeout=600)
     print(f"compiled {CPP.name} against {include}")
     assert out.returncode == 0, out.stderr
+
+
+CANDIDATE_AFTER_SESSION = """
+import numpy as np
+from onnx import TensorProto, helper
+import trtlab as tl
+from trtlab.plugins import ONNX_DOMAIN, ort
+node = helper.make_node("GemPool", ["x"], ["y"], domain=ONNX_DOMAIN, p=3.0, eps=1e-6)
+graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4, 5, 5])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 1, 1])])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(ONNX_DOMAIN, 1)])
+model.ir_version = 10
+course = ort.session(model)
+x = np.random.default_rng(0).random((2, 4, 5, 5), dtype=np.float32)
+first = course.run(None, {"x": x})[0]
+result = tl.check.lab05.ort_compute(lambda x, p, eps: plugins_ref(x, p, eps))
+again = course.run(None, {"x": x})[0]
+assert result and np.array_equal(first, again)
+print("survived")
+""".replace("plugins_ref(x, p, eps)", "tl.plugins.gem_pool_ref(x, p, eps).astype(np.float32)")
+
+
+def test_a_session_opened_before_the_learner_check_still_runs_after_it():
+    """onnxruntime-extensions crashes (segfault) a session whose library was loaded before another Python op was
+    registered: both GemPool ops are registered together, so Lab 05's order (course session, then the learner's
+    check, then the course session again) works. In a child process: the failure mode kills the interpreter."""
+    child = subprocess.run([sys.executable, "-c", CANDIDATE_AFTER_SESSION], capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0 and "survived" in child.stdout, (child.returncode, child.stderr[-2000:])

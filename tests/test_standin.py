@@ -44,7 +44,7 @@ def test_public_face_is_lazy_and_never_imported_by_production_code():
     code = "import sys, trtlab.standin; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
     production = [p for p in (ROOT / "trtlab").rglob("*.py")
-                  if "standin" not in p.parts and p.name != "lab03.py"]  # lab03: runs learner code on a stand-in
+                  if "standin" not in p.parts and p.name not in ("lab03.py", "lab05.py")]  # run learner code on a stand-in
     imports = re.compile(r"^\s*(from|import)\s+trtlab(\.standin|\._trtsim|\s+import\s+.*\bstandin\b)", re.M)
     offenders = [str(p.relative_to(ROOT)) for p in production if imports.search(p.read_text())]
     assert not offenders, f"production modules import a stand-in: {offenders}"
@@ -56,6 +56,22 @@ def test_every_engine_standin_announces_itself(sim):
 
 
 # ---------------------------------------------------------------- the CPU stand-in keeps TensorRT's contract
+
+
+def test_standin_announcements_in_chinese_when_asked(sim):
+    """The mode announcements follow the language in use when they are read, not when the stand-in was made."""
+    from trtlab import i18n
+    from trtlab.standin import trtp
+
+    eng, _ = sim
+    try:
+        i18n.set_language("zh_CN")
+        assert eng.announcement.startswith("CPU 替身：这里没有 GPU") and "它不是 TensorRT" in eng.announcement
+        assert trtp.announcement.startswith("tensorrt.plugin 替身（trtlab.standin.trtp）") and "插件" in trtp.announcement
+        i18n.set_language("en")
+        assert eng.announcement.startswith("CPU stand-in") and trtp.announcement.startswith("tensorrt.plugin stand-in")
+    finally:
+        i18n.set_language(None)
 
 
 def test_cpu_context_failure_modes(sim):

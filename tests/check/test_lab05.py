@@ -159,3 +159,25 @@ def test_gem_node_stub_and_hang(fails_within_limit):
 def test_every_exercise_has_three_hints():
     for ex in (lab05.output_shape, lab05.plane_and_lane, lab05.gem_node):
         assert len(ex.hints) == 3 and all(len(h) > 20 for h in ex.hints)
+
+
+def test_verdicts_and_hints_in_chinese_when_asked():
+    """Real mistakes in the shape function, the index math and the ONNX node get Chinese verdicts and hints under
+    set_language("zh_CN") (shapes, attribute names and "Plugin not found" unchanged); English again after "en"."""
+    from trtlab import i18n
+
+    try:
+        i18n.set_language("zh_CN")
+        shape = lab05.output_shape.evaluate(lambda s: tuple(s)).message
+        assert shape.startswith("对输入 (2, 512, 2, 2)，你返回了输入的形状：那是 `x.like()`，只适用于逐元素算子"), shape
+        lane = lab05.plane_and_lane.evaluate(lambda b, t, d: (t // 32, t % 32)).message
+        assert "个平面时，平面 [" in lane and "每个线程块计算的都是同一批平面" in lane, lane
+        node = lab05.gem_node.evaluate(_node(plugin_namespace=None)).message
+        assert "的创建器：\"Plugin not found\"（找不到插件）。没有 plugin_namespace 属性" in node and "插件位于 'trtlab'" in node, node
+        assert lab05.gem_node.hint(2).startswith("💡 提示 2/3（lab05.gem_node）：op_type 必须是插件名（GemPool）")
+        assert lab05.plane_and_lane.shown_title == "核函数的索引计算：每个 (n, c) 平面一个线程束"
+        i18n.set_language("en")
+        assert lab05.output_shape.evaluate(lambda s: tuple(s)).message.startswith("for input (2, 512, 2, 2) you")
+        assert lab05.gem_node.hint(2).startswith("💡 hint 2/3 for lab05.gem_node: op_type must be")
+    finally:
+        i18n.set_language(None)

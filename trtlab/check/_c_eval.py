@@ -17,6 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from trtlab.check import Mismatch
+from trtlab.i18n import _
 
 __all__ = ["SIGNATURE", "Untranslatable", "evaluate_taps"]
 
@@ -76,7 +77,7 @@ class _C:
 def _c_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "i":
         if np.any(b == 0):
-            raise Mismatch("your code divides an int by zero for some input (C would crash or give garbage)")
+            raise Mismatch(_("your code divides an int by zero for some input (C would crash or give garbage)"))
         return np.trunc(a / b).astype(a.dtype)  # C: integer division truncates toward zero
     return a / b
 
@@ -135,12 +136,13 @@ def _body(source: str) -> str:
     text = _strip_comments(source)
     head = re.search(r"bilinear_taps\s*\(([^)]*)\)\s*\{", text)
     if not head:
-        raise Mismatch(f"no function bilinear_taps found; keep the signature `{SIGNATURE}` and write the body")
+        raise Mismatch(_("no function bilinear_taps found; keep the signature `{signature}` and write the "
+                         "body").format(signature=SIGNATURE))
     params = [" ".join(p.replace("*", " * ").split()) for p in head.group(1).split(",") if p.strip()]
     expected = ["int dst", "float scale", "int size", "int * i0", "int * i1", "float * w1"]
     if params != expected:
-        raise Mismatch(f"bilinear_taps is declared with ({', '.join(params)}); keep the signature `{SIGNATURE}` "
-                       "(the kernel calls it with exactly these types)")
+        raise Mismatch(_("bilinear_taps is declared with ({params}); keep the signature `{signature}` (the kernel "
+                         "calls it with exactly these types)").format(params=", ".join(params), signature=SIGNATURE))
     body = text[head.end():]
     return body[: body.rfind("}")]
 
@@ -148,8 +150,9 @@ def _body(source: str) -> str:
 def _expression(expr: str, known: dict[str, str]) -> str:
     """C arithmetic → Python over _C values (casts become ``_INT **``, literals keep their C type)."""
     if re.search(r"\?|&&|\|\||[^<>=!]=[^=]|\+\+|--|\[", expr):
-        raise Untranslatable(f"`{expr.strip()}` (the CPU check understands + - * / %, casts, comparisons and "
-                              "floorf/fminf/fmaxf/min/max...; no ?:, &&, ||, ++, arrays)")
+        raise Untranslatable(_("`{expression}` (the CPU check understands + - * / %, casts, comparisons and "
+                               "floorf/fminf/fmaxf/min/max...; no ?:, &&, ||, ++, arrays)").format(
+                                   expression=expr.strip()))
     expr = re.sub(r"static_cast\s*<\s*(int|float|double)\s*>", r"(\1)", expr)
     original = expr.strip()
     expr = _dereference_outputs(expr)
@@ -170,8 +173,9 @@ def _expression(expr: str, known: dict[str, str]) -> str:
                 out[-1] = out[-1].replace("'d'", "'f'")
                 continue
             if name not in known and name not in _FUNCTIONS and name not in ("_INT", "_FLOAT", "_DOUBLE"):
-                raise Untranslatable(f"`{name}` in `{original}` (not a parameter, a local variable or a "
-                                      f"function the CPU check knows: {', '.join(sorted(_FUNCTIONS))})")
+                raise Untranslatable(_("`{name}` in `{expression}` (not a parameter, a local variable or a "
+                                       "function the CPU check knows: {known})").format(
+                                           name=name, expression=original, known=", ".join(sorted(_FUNCTIONS))))
             out.append(name)
         elif tok.type == tokenize.OP:
             out.append(tok.string)
@@ -209,8 +213,9 @@ def evaluate_taps(source: str, dst: np.ndarray, scale: float, size: int) -> dict
         if not statement:
             continue
         if re.match(r"^(if|for|while|do|switch|return)\b", statement) or "{" in statement or "}" in statement:
-            raise Untranslatable(f"`{statement}` (write the body as plain assignments: `float src = ...;`, "
-                                  "`*i0 = ...;`; use fminf/fmaxf/min/max instead of if)")
+            raise Untranslatable(_("`{statement}` (write the body as plain assignments: `float src = ...;`, "
+                                   "`*i0 = ...;`; use fminf/fmaxf/min/max instead of if)").format(
+                                       statement=statement))
         m = re.match(r"^(?:const\s+)?(int|float|double|auto)\s+(\w+)\s*=\s*(.+)$", statement, re.S)
         if m:
             kind_name, name, expr = m.groups()
@@ -226,25 +231,28 @@ def evaluate_taps(source: str, dst: np.ndarray, scale: float, size: int) -> dict
         code = _expression(_fix_float_suffix(expr), known)
         if star:
             if name not in _OUTPUTS:
-                raise Untranslatable(f"`{statement}` (only *i0, *i1 and *w1 are outputs)")
+                raise Untranslatable(_("`{statement}` (only *i0, *i1 and *w1 are outputs)").format(
+                    statement=statement))
             current = outputs.get(name)
             value = _C.wrap(eval(code, {"__builtins__": {}}, env))
             if op:
                 if current is None:
-                    raise Mismatch(f"`{statement}` reads *{name} before writing it (uninitialised memory)")
+                    raise Mismatch(_("`{statement}` reads *{name} before writing it (uninitialised memory)").format(
+                        statement=statement, name=name))
                 value = eval(f"a {op} b", {}, {"a": _C(current, _OUTPUTS[name]), "b": value})
             outputs[name] = _convert(value, _OUTPUTS[name]).v
             env[f"out_{name}"] = _C(outputs[name], _OUTPUTS[name])
             known[f"out_{name}"] = _OUTPUTS[name]
         else:
             if name not in known:
-                raise Untranslatable(f"`{statement}` assigns to `{name}`, which was not declared")
+                raise Untranslatable(_("`{statement}` assigns to `{name}`, which was not declared").format(
+                    statement=statement, name=name))
             value = _C.wrap(eval(code, {"__builtins__": {}}, env))
             if op:
                 value = eval(f"a {op} b", {}, {"a": env[name], "b": value})
             env[name] = _convert(value, known[name])
     missing = [n for n in _OUTPUTS if n not in outputs]
     if missing:
-        raise Mismatch(f"bilinear_taps never writes {', '.join('*' + n for n in missing)}: the kernel would read "
-                       "uninitialised values. Assign all three outputs.")
+        raise Mismatch(_("bilinear_taps never writes {missing}: the kernel would read uninitialised values. Assign "
+                         "all three outputs.").format(missing=", ".join("*" + n for n in missing)))
     return {n: np.broadcast_to(outputs[n], dst.shape).copy() for n in _OUTPUTS}

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from trtlab.errors import InputMismatch
+from trtlab.i18n import _
 
 __all__ = [
     "BLOCK",
@@ -80,8 +81,8 @@ def output_shape(shape: Sequence[Any]) -> tuple[Any, ...]:
     """
     dims = tuple(shape)
     if len(dims) != 4:
-        raise InputMismatch(f"GemPool: input of rank {len(dims)} (shape {dims}); expected N×C×H×W (rank 4). "
-                            "Pool a feature map, before the flatten")
+        raise InputMismatch(_("GemPool: input of rank {rank} (shape {dims}); expected N×C×H×W (rank 4). "
+                              "Pool a feature map, before the flatten").format(rank=len(dims), dims=dims))
     return (dims[0], dims[1], 1, 1)
 
 
@@ -91,7 +92,7 @@ def gem_pool_ref(x: Any, p: float = DEFAULT_P, eps: float = DEFAULT_EPS) -> np.n
     if a.ndim != 4:
         output_shape(a.shape)  # raises with the explanation
     if p <= 0:
-        raise InputMismatch(f"GemPool: p={p}; expected p > 0 (1 = average pooling, 3 = the usual GeM)")
+        raise InputMismatch(_("GemPool: p={p}; expected p > 0 (1 = average pooling, 3 = the usual GeM)").format(p=p))
     pooled = np.mean(np.maximum(a.astype(np.float64), eps) ** p, axis=(2, 3), keepdims=True) ** (1.0 / p)
     return pooled.astype(np.float32)
 
@@ -114,7 +115,8 @@ def plane_and_lane(block_idx: int, thread_idx: int, block_dim: int = BLOCK) -> t
 def launch_grid(planes: int, block: int = BLOCK) -> int:
     """Blocks needed so that every plane gets a warp: ``ceil(planes * 32 / block)``."""
     if block % WARP:
-        raise InputMismatch(f"block of {block} threads; expected a multiple of {WARP} (one warp per plane)")
+        raise InputMismatch(_("block of {block} threads; expected a multiple of {warp} (one warp per plane)").format(
+            block=block, warp=WARP))
     return -(-planes * WARP // block)
 
 
@@ -139,7 +141,8 @@ def emulate_kernel(x: Any, p: float = DEFAULT_P, eps: float = DEFAULT_EPS, *,
             if plane >= planes or plane < 0:
                 continue  # the kernel's early return
             if not 0 <= lane < WARP:
-                raise InputMismatch(f"thread {t} of block {b} got lane {lane}; a warp has lanes 0..{WARP - 1}")
+                raise InputMismatch(_("thread {t} of block {b} got lane {lane}; a warp has lanes 0..{last}").format(
+                    t=t, b=b, lane=lane, last=WARP - 1))
             hits[plane, lane] += 1
             partial[plane, lane] += np.sum(np.maximum(flat[plane, lane::WARP], eps) ** p)
     y = (partial.sum(axis=1) / hw) ** (1.0 / p)

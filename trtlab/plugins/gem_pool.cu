@@ -7,24 +7,14 @@
 // Index math (Lab 05 exercise): global thread t = blockIdx.x * blockDim.x + threadIdx.x,
 // plane = t / 32, lane = t % 32; a warp whose plane is past the end returns as a whole.
 //
-// Two entry points share the device function:
+// Two entry points share the device function gem_plane (gem_plane.cuh, or a learner's version pasted in its place):
 //   gem_pool_f32      p and eps as kernel arguments (CuPy launches it: the JIT tensorrt.plugin impl, tests)
 //   gem_pool_aot_f32  p and eps baked in as GEM_P / GEM_EPS at compile time, and the argument order TensorRT's
 //                     AOT plugins use: inputs, then int32 scalars, then outputs (tensorrt.plugin.aot_impl)
 
 #define WARP 32
 
-__device__ __forceinline__ float gem_plane(const float* __restrict__ plane_x, int hw, float p, float eps,
-                                           int lane) {
-    float acc = 0.0f;
-    for (int i = lane; i < hw; i += WARP) {
-        acc += powf(fmaxf(plane_x[i], eps), p);
-    }
-    for (int offset = WARP / 2; offset > 0; offset /= 2) {
-        acc += __shfl_down_sync(0xffffffffu, acc, offset);
-    }
-    return powf(acc / (float)hw, 1.0f / p);   // meaningful in lane 0 only
-}
+#include "gem_plane.cuh"   // __device__ float gem_plane(x, hw, p, eps, lane): Lab 05's exercise
 
 extern "C" __global__ void gem_pool_f32(const float* __restrict__ x, float p, float eps, int planes, int hw,
                                         float* __restrict__ y) {

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trtlab.errors import ExportError
+from trtlab.i18n import _
 from trtlab.export import quiet_exporter
 from trtlab.plugins import (DEFAULT_EPS, DEFAULT_P, ONNX_DOMAIN, PLUGIN_NAME, TORCH_OP, node_attributes,
                             output_shape)
@@ -99,8 +100,8 @@ def gem_variant(model: Any, *, p: float = DEFAULT_P, eps: float = DEFAULT_EPS, l
 
     variant = copy.deepcopy(model)
     if not hasattr(variant, "avgpool") or not hasattr(variant, "layer4"):
-        raise ExportError(f"gem_variant: {type(model).__name__} has no avgpool/layer4; expected the course ResNet "
-                          "(trtlab.models.resnet18 or ensure_course_model())")
+        raise ExportError(_("gem_variant: {kind} has no avgpool/layer4; expected the course ResNet "
+                            "(trtlab.models.resnet18 or ensure_course_model())").format(kind=type(model).__name__))
     if last_stride != 2:
         first = variant.layer4[0]
         for conv in (first.conv1, *(m for m in (first.downsample or []) if isinstance(m, nn.Conv2d))):
@@ -153,13 +154,15 @@ def export_gem_onnx(model: Any, path: str | Path, *, input_size: int = 32, dynam
         with quiet_exporter(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
             torch.onnx.export(model.eval(), (sample,), str(path), **kwargs)
     except Exception as err:  # noqa: BLE001 - the exporter raises many types
-        raise ExportError(f"export of the GeM model failed: {type(err).__name__}: {str(err).splitlines()[0]}. "
-                          "Check that the model runs on (2, 3, H, W) in eval mode and calls "
-                          "torch.ops.trtlab.gem_pool (trtlab.plugins.op.GeM)") from err
+        raise ExportError(_("export of the GeM model failed: {kind}: {first_line}. "
+                            "Check that the model runs on (2, 3, H, W) in eval mode and calls "
+                            "torch.ops.trtlab.gem_pool (trtlab.plugins.op.GeM)").format(
+                                kind=type(err).__name__, first_line=str(err).splitlines()[0])) from err
     found = count_custom_nodes(onnx.load(str(path)))
     if found == 0:
-        raise ExportError(f"{path.name}: no {PLUGIN_NAME} node after export; the model does not call "
-                          "torch.ops.trtlab.gem_pool (did it keep nn.AdaptiveAvgPool2d?)")
+        raise ExportError(_("{file}: no {plugin} node after export; the model does not call "
+                            "torch.ops.trtlab.gem_pool (did it keep nn.AdaptiveAvgPool2d?)").format(
+                                file=path.name, plugin=PLUGIN_NAME))
     return path
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from trtlab import _compat, engine, env
 from trtlab.errors import BuildError, UnsupportedFeature
+from trtlab.i18n import _
 from trtlab.plugins import (DEFAULT_EPS, DEFAULT_P, PLUGIN_ID, PLUGIN_NAME, PLUGIN_NAMESPACE, PLUGIN_VERSION,
                             output_shape)
 
@@ -69,9 +70,9 @@ def parse(model: Any, *, trt: ModuleType | None = None, _allow_registered: bool 
     the module docstring)."""
     trt = trt or builder_module()
     if _compat.flavour_of(trt).is_rtx and _creator_registered(trt) and not _allow_registered:
-        raise UnsupportedFeature("TensorRT-RTX aborts the whole process when its parser instantiates a Python plugin; "
-                                 "the GemPool creator is registered in this process, so parsing here would kill the "
-                                 "kernel. Use parse_in_subprocess(...) or deregister the creator first")
+        raise UnsupportedFeature(_("TensorRT-RTX aborts the whole process when its parser instantiates a Python "
+                                   "plugin; the GemPool creator is registered in this process, so parsing here would "
+                                   "kill the kernel. Use parse_in_subprocess(...) or deregister the creator first"))
     return engine.parse(model, flavour=trt)
 
 
@@ -171,7 +172,7 @@ def plugin_classes(trt: ModuleType) -> tuple[type, type]:
 
         def get_output_shapes(self, inputs: list, shape_inputs: list, expr_builder: Any) -> list:
             dims = trt.DimsExprs(inputs[0])
-            n, c, one, _ = output_shape([inputs[0][i] for i in range(len(inputs[0]))])
+            n, c, one, _one = output_shape([inputs[0][i] for i in range(len(inputs[0]))])
             dims[2] = expr_builder.constant(one)
             dims[3] = expr_builder.constant(one)
             return [dims]
@@ -237,8 +238,9 @@ def register_creator(trt: ModuleType | None = None, *, on_create: Any = None) ->
     if trt.__name__ not in _REGISTERED:
         creator = plugin_classes(trt)[1](on_create)
         if not trt.get_plugin_registry().register_creator(creator, PLUGIN_NAMESPACE):
-            raise BuildError(f"{trt.__name__}: the plugin registry refused the {PLUGIN_NAME} creator "
-                             "(a creator with the same name, version and namespace is already registered?)")
+            raise BuildError(_("{module}: the plugin registry refused the {plugin} creator "
+                               "(a creator with the same name, version and namespace is already registered?)").format(
+                                   module=trt.__name__, plugin=PLUGIN_NAME))
         _REGISTERED[trt.__name__] = creator
     return _REGISTERED[trt.__name__]
 
@@ -304,15 +306,20 @@ def qdp_status() -> str:
 
 
 @functools.cache
-def register_qdp() -> QdpInfo:
-    """Define ``trtlab::GemPool`` with ``tensorrt.plugin``: shape/type (register), formats (autotune), a JIT
-    implementation that launches the CUDA kernel through CuPy, and from TensorRT 10.9 an AOT implementation whose
-    PTX is embedded in the engine. Raises :class:`UnsupportedFeature` below TensorRT 10.6."""
+def register_qdp(desc: Any = None, impl: Any = None) -> QdpInfo:
+    """Define ``trtlab::GemPool`` with ``tensorrt.plugin``: shape/type (register; ``desc``: Lab 05's learner function
+    instead of the course's), formats (autotune), a JIT implementation (``impl`` likewise) that launches the CUDA
+    kernel through CuPy, and from TensorRT 10.9 an AOT implementation whose PTX is embedded in the engine. Raises
+    :class:`UnsupportedFeature` below TensorRT 10.6; a second registration with other functions needs a new process."""
     flavour = _compat.require("tensorrt.plugin (quickly deployable plugins)", minimum=QDP_MINIMUM)
     from trtlab.plugins import qdp  # imports tensorrt.plugin
 
+    if register_qdp.cache_info().currsize:
+        raise UnsupportedFeature(_("{plugin} is already registered in this process with other functions; "
+                                   "tensorrt.plugin registers a plugin id once: restart the kernel to register "
+                                   "again").format(plugin=PLUGIN_ID))
     aot = _compat.supports_aot_plugins(flavour)
-    qdp.define(aot)
+    qdp.define(aot, desc=desc, impl=impl)
     return QdpInfo(PLUGIN_ID, flavour.label, aot)
 
 
@@ -326,14 +333,14 @@ def build_engine(model: Any, *, batch: tuple[int, int, int] = (1, 8, 64), prefer
     """
     flavour = _compat.require("building with tensorrt.plugin", minimum=QDP_MINIMUM)
     if not env.capabilities().has_gpu:
-        raise UnsupportedFeature("building an engine with the GemPool plugin needs an NVIDIA GPU (TensorRT builds "
-                                 "and times the plugin on it); none here. Run this on a GPU machine")
+        raise UnsupportedFeature(_("building an engine with the GemPool plugin needs an NVIDIA GPU (TensorRT builds "
+                                   "and times the plugin on it); none here. Run this on a GPU machine"))
     flags = _compat.plugin_network_flags(flavour.module, prefer_aot=prefer_aot)  # next to STRONGLY_TYPED
     try:
-        plan, _ = engine.build_plan(model, batch=batch, flavour=flavour, network_flags=flags)
+        plan, _facts = engine.build_plan(model, batch=batch, flavour=flavour, network_flags=flags)
     except BuildError as err:
-        raise BuildError(f"{err}\n| for the GemPool model: call register_qdp() before building, and check op_type / "
-                         "plugin_version / plugin_namespace") from err
+        raise BuildError(_("{err}\n| for the GemPool model: call register_qdp() before building, and check op_type "
+                           "/ plugin_version / plugin_namespace").format(err=err)) from err
     return plan
 
 
@@ -345,7 +352,7 @@ def infer(plan: bytes, images: np.ndarray, *, input_name: str = "images", output
     runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))  # outlives the engine: both live until we return
     eng = runtime.deserialize_cuda_engine(plan)
     if eng is None:
-        raise BuildError("the GemPool plan did not deserialize (see the TensorRT log above) | build it with "
-                         "build_engine(...) in this process, after register_qdp()")
+        raise BuildError(_("the GemPool plan did not deserialize (see the TensorRT log above) | build it with "
+                           "build_engine(...) in this process, after register_qdp()"))
     with TensorRTRunner(eng, trt=trt, name="tensorrt-gempool") as runner:
         return runner.infer({input_name: np.ascontiguousarray(images, dtype=np.float32)})[output_name]

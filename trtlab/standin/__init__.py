@@ -159,8 +159,9 @@ class ContextContract:
 
 
 def __getattr__(name: str) -> Any:
-    """Import ``cpu`` / ``gpu`` on first use, so ``import trtlab.standin`` stays cheap (no torch)."""
-    if name in ("cpu", "gpu"):
+    """Import ``cpu`` / ``gpu`` / ``trtp`` (the ``tensorrt.plugin`` stand-in) on first use, so ``import trtlab.standin``
+    stays cheap (no torch)."""
+    if name in ("cpu", "gpu", "trtp"):
         return importlib.import_module(f"trtlab.standin.{name}")
     if name in _HOMES:
         return getattr(importlib.import_module(f"trtlab.standin.{_HOMES[name]}"), name)

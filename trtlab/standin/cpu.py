@@ -20,13 +20,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from trtlab.i18n import N_, _
 from trtlab.standin import ContextContract, EngineIO, trt_enums
 
 __all__ = ["SimBuffer", "SimContext", "SimDevice", "SimEngine", "SimGraph", "SimMemory", "trt_enums"]
 
-ANNOUNCEMENT = ("CPU stand-in: there is no GPU here, so NumPy computes a tiny model (average pool → linear) behind "
-                "TensorRT's execution-context API. It checks the inference loop; it is not TensorRT and its timings "
-                "mean nothing.")
+ANNOUNCEMENT = N_("CPU stand-in: there is no GPU here, so NumPy computes a tiny model (average pool → linear) "
+                  "behind TensorRT's execution-context API. It checks the inference loop; it is not TensorRT and its "
+                  "timings mean nothing.")
 
 
 class SimMemory:
@@ -173,9 +174,13 @@ class SimEngine(EngineIO):
         ]
         self.classes = classes
         self.label = "standin-cpu"
-        self.announcement = ANNOUNCEMENT
         self.num_optimization_profiles = 1
         self.device_memory_size_v2 = 1 << 20
+
+    @property
+    def announcement(self) -> str:
+        """What the notebook prints so the stand-in is never mistaken for TensorRT, in the language in use."""
+        return _(ANNOUNCEMENT)
 
     def reference(self, x: np.ndarray) -> np.ndarray:
         """What a correct inference loop must return for ``x``."""

@@ -37,6 +37,7 @@ import numpy as np
 
 from trtlab import _compat
 from trtlab.errors import ArtifactMissing, EngineMismatch, UnsupportedFeature
+from trtlab.i18n import _
 from trtlab.standin import ContextContract, EngineIO, trt_enums
 
 __all__ = ["GpuContext", "GpuEngine", "gpu_engine", "io_from_metadata"]
@@ -136,12 +137,15 @@ class GpuEngine(EngineIO):
         self.compute_dtype = dtype or next((p.dtype for p in self.module.parameters()), torch.float32)
         self.name = name or type(module).__name__
         self.label = "standin-gpu"
-        self.announcement = (f"GPU stand-in: TensorRT is not installed here (or cannot run this plan); PyTorch "
-                             f"computes {self.name} on the stream TensorRT would use. Timings are PyTorch's, not "
-                             "TensorRT's.")
         self.num_optimization_profiles = 1
         self.device_memory_size_v2 = 0
         self._capture_pools: list[Any] = []  # one per capture; see the module docstring
+
+    @property
+    def announcement(self) -> str:
+        """What the notebook prints so the stand-in is never mistaken for TensorRT, in the language in use."""
+        return _("GPU stand-in: TensorRT is not installed here (or cannot run this plan); PyTorch computes {model} on "
+                 "the stream TensorRT would use. Timings are PyTorch's, not TensorRT's.").format(model=self.name)
 
     # ------------------------------------------------------------ ICudaEngine's API
     def get_tensor_mode(self, name: str) -> Any:
