@@ -81,6 +81,89 @@ def test_config_parse_error_is_readable():
         serve.config_from_text("name: 'm'\nmax_batch_size: eight\n")
 
 
+# ---------------------------------------------------------------- hand-written config.pbtxt (tl.serve.pbtxt)
+
+TOY_TEXT = f"""# a comment, fields in any order
+output [ {{ name: "logits", data_type: TYPE_FP32, dims: [ {CLASSES} ] }} ]
+input {{ name: "images" data_type: TYPE_FP32 dims: 3 dims: {SIZE} dims: {SIZE} }}
+max_batch_size: 8
+backend: "python"
+dynamic_batching {{ preferred_batch_size: [ 4, 8 ] max_queue_delay_microseconds: 100 }}
+"""
+
+
+def test_parse_config_styles_agree_and_typos_are_located():
+    one_line = serve.parse_config(" ".join(line.split("#")[0] for line in TOY_TEXT.splitlines()))
+    assert one_line == serve.parse_config(TOY_TEXT) and list(one_line.input[0].dims) == [3, SIZE, SIZE]
+    with pytest.raises(serve.TritonError, match=r"does not parse: 6:20 : .*\"preffered_batch_size\"\. Did you mean "
+                                                r"`preferred_batch_size`\?\n  line 6: dynamic_batching \{ preff"):
+        serve.parse_config(TOY_TEXT.replace("preferred", "preffered"))
+    with pytest.raises(serve.TritonError, match=r"no value named TYPE_FLOAT32\. Did you mean TYPE_FP32\? Allowed: "):
+        serve.parse_config(TOY_TEXT.replace("TYPE_FP32", "TYPE_FLOAT32", 1))
+    with pytest.raises(serve.TritonError, match="must be text"):
+        serve.parse_config(b"max_batch_size: 8")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("dims: 3 dims", "dims: -1 dims: 3 dims"), r"dims \[-1, 3, 8, 8\] include the batch"),
+    (lambda t: t.replace('"images"', '"logits2"').replace('"logits"', '"images"').replace('"logits2"', '"logits"'),
+     r"your inputs \['logits'\] are the model's outputs: input and output are swapped"),
+    (lambda t: t.replace("[ 4, 8 ]", "[ 4, 16 ]"), r"preferred_batch_size \[16\] above max_batch_size 8"),
+    (lambda t: t.replace("max_batch_size: 8", "max_batch_size: 0"), r"dynamic_batching with max_batch_size 0"),
+    (lambda t: t + "instance_group [ { kind: KIND_GPU } ]", r"kind KIND_GPU: this model's instances can be KIND_CPU"),
+    (lambda t: t.replace(f"dims: [ {CLASSES} ]", f"dims: [ {CLASSES + 1} ]"), rf"dims \[{CLASSES + 1}\], expected"),
+])
+def test_check_model_config_names_the_mistake(toy_onnx, edit, message):
+    inputs, outputs = serve.io_from_onnx(toy_onnx)
+    assert serve.check_model_config(TOY_TEXT, inputs=inputs, outputs=outputs).max_batch_size == 8
+    with pytest.raises(serve.TritonError, match=message):
+        serve.check_model_config(edit(TOY_TEXT), inputs=inputs, outputs=outputs, instance_kinds=("KIND_CPU",))
+
+
+def test_parse_error_in_chinese_keeps_protobuf_line_and_column():
+    """Under set_language("zh_CN") the diagnosis is Chinese, protobuf's own words and line:column stay as they are,
+    and the caret still lands under the mistake after the wider Chinese "line" prefix; English again after "en"."""
+    from trtlab import i18n
+
+    text = TOY_TEXT.replace("preferred", "preffered")
+    try:
+        i18n.set_language("zh_CN")
+        with pytest.raises(serve.TritonError) as zh:
+            serve.parse_config(text)
+        message, shown, caret = str(zh.value).split("\n")[-3:]
+        assert message.startswith("config.pbtxt 无法解析：6:20 : ") and '"preffered_batch_size"' in message
+        assert message.endswith("你是想写 `preferred_batch_size` 吗？"), message
+        assert shown.startswith("  第 6 行：") and caret.endswith("^")
+        width = sum(2 if "\u4e00" <= c <= "\u9fff" or c == "：" else 1 for c in shown[:shown.index("：") + 1])
+        assert shown[shown.index("：") + 1:][len(caret) - 1 - width:].startswith("preffered"), (shown, caret)
+        i18n.set_language("en")
+        with pytest.raises(serve.TritonError, match=r"does not parse: 6:20 : .*Did you mean `preferred_batch_size`"):
+            serve.parse_config(text)
+    finally:
+        i18n.set_language(None)
+
+
+def test_check_ensemble_config_follows_the_data(repo):
+    models = {m: repo.config(m) for m in ("pre", "toy")}
+    generated = serve.config_text(repo.config("pipeline"))
+    assert serve.check_ensemble_config(generated, models=models).platform == "ensemble"
+    assert serve.ensemble_problems(repo.config("pipeline"), models) == []
+    renamed = generated.replace('key: "images"\n      value: "images"', 'key: "images"\n      value: "pixels"', 1)
+    with pytest.raises(serve.TritonError, match=r"step 'toy' reads 'images', which no step writes and the ensemble "
+                                                r"does not receive \(tensors: \['logits', 'pixels', 'raw'\]\)"):
+        serve.check_ensemble_config(renamed, models=models)
+    with pytest.raises(serve.TritonError, match=r"not in the repository \(models there: \['pre', 'toy'\]\)"):
+        serve.check_ensemble_config(generated.replace('"toy"', '"toy2"'), models=models)
+
+
+def test_write_config_text_keeps_the_text_and_refuses_another_name(tmp_path):
+    repo = serve.ModelRepository(tmp_path / "r")
+    folder = repo.write_config_text("toy", TOY_TEXT)
+    assert (folder / "config.pbtxt").read_text() == TOY_TEXT and (folder / "1").is_dir()
+    with pytest.raises(serve.TritonError, match="name: \"other\" but goes to folder 'toy'"):
+        repo.write_config_text("toy", 'name: "other"\n' + TOY_TEXT)
+
+
 def test_repository_layout_versions_and_kinds(toy_onnx, tmp_path):
     repo = serve.ModelRepository(tmp_path / "r")
     repo.add_python_runner("py", toy_onnx, version=1)

@@ -99,6 +99,23 @@ def test_unknown_tensorrt_version_is_refused_with_what_to_do(plan):
         tt.serving_release(meta)
 
 
+@pytest.mark.parametrize("version, release", [("10.5.0.18", "24.10"), ("10.8.0.43", "25.01")])
+def test_a_tensorrt_10_plan_gets_the_release_that_ships_it(plan, repo, version, release):
+    meta = as_tensorrt(engine.read_metadata(plan), version)
+    row = tt.serving_release(meta)
+    assert row.release == release and row.tensorrt == version
+    assert f" nvcr.io/nvidia/tritonserver:{release}-py3 " in tt.container_command(repo, metadata=meta)
+
+
+@pytest.mark.parametrize("version", ["10.5.0.26", "10.13.3.9"])
+def test_a_tensorrt_10_version_no_row_ships_is_refused_with_the_table(plan, version):
+    """Another build number of 10.5 is another TensorRT for a plan; 10.13 has no verified -py3 row here."""
+    meta = as_tensorrt(engine.read_metadata(plan), version)
+    with pytest.raises(tt.PlanNotServable, match=rf"(?s)TensorRT {re.escape(version)}.*24\.10: TensorRT 10\.5\.0\.18"
+                                                 r".*support-matrix.*TritonRelease"):
+        tt.serving_release(meta)
+
+
 def test_matching_plan_gets_its_release(plan):
     row = tt.TRITON_RELEASES[-1]
     meta = as_tensorrt(engine.read_metadata(plan), row.tensorrt + ".1" if row.tensorrt.count(".") < 3 else row.tensorrt)
@@ -149,3 +166,44 @@ def test_the_cpu_server_does_not_check_dims_of_a_tensorrt_model(repo, tmp_path):
     broken = _broken_copy(repo, tmp_path, lambda c: c.input[0].dims.__setitem__(slice(None), [3, -5, SIZE]))
     with serve.TritonServer(broken) as server:
         assert tt.offer_to_server(server) == "tensorrt"
+
+
+def test_triton_refusals_and_request_errors_speak_chinese_when_asked(plan):
+    """A plan no release ships, a request to an address where no server listens (a real tritonclient call) and a
+    taken port, in Chinese with the versions, addresses and ports kept; English again after set_language("en")."""
+    import os
+    import socket
+
+    import numpy as np
+
+    from trtlab import i18n
+    from trtlab.serve import process
+
+    meta = as_tensorrt(engine.read_metadata(plan), "11.4.0.106")
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    feeds = {"images": np.zeros((1, 3, SIZE, SIZE), np.float32)}
+    try:
+        i18n.set_language("zh_CN")
+        with pytest.raises(tt.PlanNotServable, match=r"^该 plan 由 TensorRT 11\.4\.0\.106 构建；这里列出的 Triton 版本都不带"
+                                                     r"这个 TensorRT（21\.11: TensorRT 8\.0\.3\.4.*TritonRelease\('YY\.MM', '11\.4\.0\.106'"):
+            tt.serving_release(meta)
+        with pytest.raises(serve.ServerUnavailable, match=rf"^127\.0\.0\.1:{free} 上没有 Triton 服务器应答（.*）；请启动它"
+                                                          r"（tl\.serve\.TritonServer），或检查地址和端口$"):
+            serve.infer(f"127.0.0.1:{free}", "toy", feeds, timeout_s=5.0)
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1]
+            refusal = str(process.port_in_use("HTTP", port))
+            assert refusal.startswith(f"tritonserver 无法绑定其 HTTP 端口 {port}：该端口被占用，占用者为 pid {os.getpid()} ("
+                                      ), refusal
+            assert refusal.endswith("不是本课程的服务器。请换一个端口（0 表示自动选一个空闲端口），或停止占用它的程序"), refusal
+        i18n.set_language("en")
+        with pytest.raises(serve.ServerUnavailable, match=rf"^no Triton server answers at 127\.0\.0\.1:{free} "):
+            serve.infer(f"127.0.0.1:{free}", "toy", feeds, timeout_s=5.0)
+        with pytest.raises(tt.PlanNotServable, match=r"^this plan was built by TensorRT 11\.4\.0\.106; no Triton"):
+            tt.serving_release(meta)
+    finally:
+        i18n.set_language(None)

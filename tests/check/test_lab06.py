@@ -1,17 +1,18 @@
 """Lab 06 checkers judge what the answer does: other correct styles pass, typical mistakes fail with their name.
 
-The HTTP-request exercise runs against the real bundled Triton server (toy model, one server for the module).
+The config exercises load the learner's text into a private bundled Triton server (toy model); the HTTP-request
+exercise runs against one server for the module.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import urllib.request
 
 import numpy as np
 import pytest
-from google.protobuf import json_format, text_format
 
 from conftest import assert_fails, assert_not_done, assert_passes
 from trtlab import serve
@@ -23,107 +24,230 @@ def stub(*_args, **_kwargs):
     raise NotImplementedError
 
 
-# ---------------------------------------------------------------- 1. engine_config
+# ---------------------------------------------------------------- 1. classifier_config (text, real server)
+
+TOY = {"size": 8, "classes": 4}
 
 
-def config_with(*, batch_dims=False, none_as=-1, drop_none=False, dtype=None, platform="tensorrt_plan",
-                kind="KIND_GPU", max_batch=None, name=None, swap=False, twice=False):
-    """The solution's way (a ModelConfig message); each keyword introduces one mistake."""
-    def fn(model, inputs, outputs, max_batch_size):
-        mc = serve.config_schema()
-        config = mc.ModelConfig(name=name or model, platform=platform,
-                                max_batch_size=max_batch_size if max_batch is None else max_batch)
-        groups = ((config.input, outputs), (config.output, inputs)) if swap else (
-            (config.input, inputs), (config.output, outputs))
-        for group, specs in groups:
-            for spec in list(specs.values()) * (2 if twice else 1):
-                t = group.add()
-                t.name = spec.name
-                t.data_type = mc.DataType.Value(dtype or serve.triton_dtype(spec.dtype))
-                shape = spec.shape if batch_dims else spec.shape[1:]
-                t.dims.extend(none_as if d is None else d for d in shape if not (drop_none and d is None))
-        config.instance_group.add(kind=mc.ModelInstanceGroup.Kind.Value(kind), count=1)
-        return text_format.MessageToString(config)
-    return fn
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lab06-onnx") / "toy.onnx"
+    path.write_bytes(toy_classifier_onnx(**TOY))
+    return path
 
 
-def handwritten_text(model, inputs, outputs, max_batch_size):
-    """The config typed as text with f-strings; dtype names from tritonclient's own table; no instance_group."""
-    from tritonclient.utils import np_to_triton_dtype
+COMPACT = ('name: "classifier_tuned" backend: "python" max_batch_size: 32 '
+           'input [{ name: "images", data_type: TYPE_FP32, dims: [3, 8, 8] }] '
+           'output [{ name: "logits", data_type: TYPE_FP32, dims: [4] }] '
+           "dynamic_batching { preferred_batch_size: [8, 16] max_queue_delay_microseconds: 500 } "
+           "instance_group [{ count: 2, kind: KIND_CPU }]")
 
-    def block(kind, specs):
-        entries = []
-        for key, spec in specs.items():
-            dims = ", ".join(str(-1 if d is None else d) for d in spec.shape[1:])
-            entries.append(f'  {{\n    name: "{key}"\n    data_type: TYPE_{np_to_triton_dtype(spec.dtype)}\n'
-                           f"    dims: [ {dims} ]\n  }}")
-        return f"{kind} [\n" + ",\n".join(entries) + "\n]\n"
-
-    return (f'name: "{model}"\nplatform: "tensorrt_plan"\nmax_batch_size: {max_batch_size}\n'
-            + block("input", inputs) + block("output", outputs))
-
-
-def from_a_dict(model, inputs, outputs, max_batch_size):
-    """backend: "tensorrt" instead of the platform, KIND_AUTO, outputs before inputs, built from a dict."""
-    def tensors(specs):
-        return [{"name": s.name, "data_type": serve.triton_dtype(s.dtype),
-                 "dims": [d if d is not None else -1 for d in s.shape][1:]} for s in reversed(list(specs.values()))]
-
-    mc = serve.config_schema()
-    config = json_format.ParseDict({"output": tensors(outputs), "input": tensors(inputs), "backend": "tensorrt",
-                                    "max_batch_size": max_batch_size, "instance_group": [{"kind": "KIND_AUTO"}]},
-                                   mc.ModelConfig())
-    return text_format.MessageToString(config, as_one_line=True)
-
-
-def with_course_helper(model, inputs, outputs, max_batch_size):
-    return serve.config_text(serve.model_config(model, inputs=inputs, outputs=outputs, max_batch_size=max_batch_size,
-                                                platform="tensorrt_plan", kind="KIND_GPU"))
+SPREAD = """# the course classifier, tuned: fields in another order, comments, no name (the folder gives it)
+instance_group [
+  { kind: KIND_CPU }   # one instance here ...
+]
+instance_group { kind: KIND_CPU count: 1 }   # ... and one more
+dynamic_batching {
+  max_queue_delay_microseconds: 500   # 0.5 ms
+  preferred_batch_size: 16
+  preferred_batch_size: 8
+}
+output {
+  name: "logits"
+  data_type: TYPE_FP32
+  dims: 4
+}
+input {
+  name: "images"
+  data_type: TYPE_FP32
+  dims: 3
+  dims: 8
+  dims: 8
+}
+max_batch_size: 32
+backend: "python"
+"""
 
 
-def test_engine_config_accepts_other_correct_styles():
-    for answer in (config_with(), handwritten_text, from_a_dict, with_course_helper):
-        assert_passes(lab06.engine_config, answer)
+def test_classifier_config_accepts_other_correct_styles(toy_model):
+    generated = serve.config_text(serve.model_config(
+        "classifier_tuned", inputs=serve.io_from_onnx(toy_model)[0], outputs=serve.io_from_onnx(toy_model)[1],
+        max_batch_size=32, backend="python", dynamic_batching=serve.DynamicBatching((8, 16), 500), instances=2))
+    for answer in (COMPACT, SPREAD, lambda: generated):  # the text, or the learner's function returning it
+        result = assert_passes(lab06.classifier_config, answer, onnx_path=toy_model)
+        assert "Triton loaded your config" in result.message
 
 
 @pytest.mark.parametrize("wrong, reason", [
-    (config_with(batch_dims=True), r"'images' dims \[-1, 3, 32, 32\] include the batch dimension.*write dims "
-                                   r"\[3, 32, 32\]"),
-    (config_with(drop_none=True), r"input 'input_ids' dims \[\]: the dynamic dimensions \(None in the spec\) were "
-                                  r"dropped.*dims \[-1\]"),
-    (config_with(none_as=0), r"'input_ids' dims \[0\]: position 0 is dynamic.*must be -1, not 0"),
-    (config_with(dtype="TYPE_FP32"), r"'images' is TYPE_FP32, the spec's dtype is TYPE_FP16 \(likely cause: "
-                                     r"TYPE_FP32 typed by hand\)"),
-    (config_with(dtype=None, name=None, max_batch=64), r"model 'classifier_fp16': max_batch_size 64, expected 8: "
-                                                       r"take it from the `max_batch_size` argument"),
-    (config_with(max_batch=0), r"max_batch_size 0, expected 64: 0 means Triton never batches"),
-    (config_with(name="classifier"), r"model 'classifier_fp16': name 'classifier'.*the `name` argument"),
-    (config_with(platform="onnxruntime_onnx"), r"platform 'onnxruntime_onnx'.*tensorrt_plan"),
-    (config_with(kind="KIND_CPU"), r"KIND_CPU.*only runs on a GPU"),
-    (config_with(swap=True), r"your inputs are the engine's outputs \['logits'\]: inputs and outputs are swapped"),
-    (config_with(twice=True), r"input \['images'\] listed more than once"),
-    (lambda *a: config_with()(*a).replace('name: "images"', 'name: "input"'),
-     r"input names \['input'\], the engine's are \['images'\].*never type them by hand"),
-    (lambda *a: serve.config_from_text(config_with()(*a)), r"return the config.pbtxt text \(a str"),
-    (lambda *a: config_with()(*a).replace("max_batch_size: ", "max_batch: "), r"does not parse"),
+    (COMPACT.replace("dims: [3, 8, 8]", "dims: [-1, 3, 8, 8]"),
+     r"input 'images': dims \[-1, 3, 8, 8\] include the batch dimension.*write dims \[3, 8, 8\]"),
+    (COMPACT.replace("preferred_batch_size", "preffered_batch_size"),
+     r"does not parse: 1:\d+ : .*no field named \"preffered_batch_size\"\. Did you mean `preferred_batch_size`\?"),
+    (COMPACT.replace("data_type: TYPE_FP32, dims: [3", "data_type: TYPE_FP16, dims: [3"),
+     r"input 'images' is TYPE_FP16, the model's is TYPE_FP32"),
+    (COMPACT.replace('name: "images"', 'name: "input"'),
+     r"'input' is not an input of the model \(did you mean 'images'\?\)"),
+    (COMPACT.replace("[8, 16]", "[16, 64]"), r"preferred_batch_size \[64\] above max_batch_size 32"),
+    (COMPACT.replace("KIND_CPU", "KIND_GPU"), r"kind KIND_GPU: .*only be KIND_CPU here: this server has no GPU"),
+    (COMPACT.replace("KIND_CPU", "KIND_TPU"), r"no value named KIND_TPU\. .*Allowed: KIND_AUTO, KIND_GPU, KIND_CPU"),
+    (COMPACT.replace("TYPE_FP32, dims: [4]", "FP32, dims: [4]"), r"no value named FP32\. Did you mean TYPE_FP32\?"),
+    (COMPACT.replace('backend: "python"', 'platform: "onnxruntime_onnx"'),
+     r"platform \"onnxruntime_onnx\": this CPU server has only the Python backend"),
+    (COMPACT.replace('name: "classifier_tuned"', 'name: "classifier"'),
+     r"name \"classifier\": the model's folder is 'classifier_tuned', and Triton refuses"),
+    (COMPACT.replace("500", "500000"), r"max_queue_delay_microseconds 500000.*milliseconds ×1000"),
+    (COMPACT.replace("instance_group [{ count: 2, kind: KIND_CPU }]", ""), r"no instance_group: .*asks for 2"),
+    (COMPACT.replace("input [", "inputs ["),
+     r"no field named \"inputs\"\. Did you mean `input`\?\n  line 1: .*inputs \[.*\n +\^"),
+    (COMPACT.replace("max_batch_size: 32", "max_batch_size: 0"), r"dynamic_batching with max_batch_size 0"),
 ])
-def test_engine_config_names_each_mistake(wrong, reason):
-    assert_fails(lab06.engine_config, wrong, reason)
+def test_classifier_config_names_each_mistake(toy_model, wrong, reason):
+    assert_fails(lab06.classifier_config, wrong, reason, onnx_path=toy_model)
 
 
-def test_engine_config_dtype_message_without_a_guess():
-    """An int32 written where the spec says int64: the message states both, with no "typed TYPE_FP32" guess."""
-    def int64_as_int32(model, inputs, outputs, max_batch_size):
-        return config_with()(model, inputs, outputs, max_batch_size).replace("TYPE_INT64", "TYPE_INT32")
+def test_classifier_config_verdict_and_hint_in_chinese_when_asked(toy_model):
+    """A batch dimension in dims gets a Chinese verdict (names, dims and field names unchanged) and Chinese hints
+    under set_language("zh_CN"); English again after "en". Refused by the static checks: no server starts."""
+    from trtlab import i18n
 
-    result = assert_fails(lab06.engine_config, int64_as_int32, r"'input_ids' is TYPE_INT32, the spec's dtype is "
-                                                               r"TYPE_INT64\. Take data_type from spec.dtype")
-    assert "likely cause" not in result.message
+    wrong = COMPACT.replace("dims: [3, 8, 8]", "dims: [-1, 3, 8, 8]")
+    try:
+        i18n.set_language("zh_CN")
+        verdict = lab06.classifier_config.evaluate(wrong, onnx_path=toy_model).message
+        assert ("input 'images': dims [-1, 3, 8, 8] 包含了批次维度。max_batch_size > 0 时 Triton 会自己加上它：请写 "
+                "dims [3, 8, 8]") in verdict, verdict
+        assert lab06.classifier_config.hint(2).startswith("💡 提示 2/3（lab06.classifier_config）：backend: \"python\"")
+        assert lab06.classifier_config.shown_title == "手写 config.pbtxt：动态批处理与实例组"
+        i18n.set_language("en")
+        verdict = lab06.classifier_config.evaluate(wrong, onnx_path=toy_model).message
+        assert "dims [-1, 3, 8, 8] include the batch dimension" in verdict, verdict
+    finally:
+        i18n.set_language(None)
 
 
-def test_engine_config_stub_and_hang(fails_within_limit):
-    assert_not_done(lab06.engine_config, stub)
-    fails_within_limit(lab06.engine_config)
+def test_classifier_config_not_done_and_not_text(toy_model):
+    placeholder = 'name: "classifier_tuned"\n# YOUR CODE HERE\nraise NotImplementedError("exercise not done yet")\n'
+    assert_not_done(lab06.classifier_config, placeholder, onnx_path=toy_model)
+    assert_not_done(lab06.classifier_config, stub, onnx_path=toy_model)  # the lab's function, untouched
+    assert_fails(lab06.classifier_config, serve.parse_config(COMPACT), r"must be the config.pbtxt text \(a str",
+                 onnx_path=toy_model)
+
+
+@pytest.fixture
+def started_servers(monkeypatch):
+    """Every TritonServer a check starts, to look at after the check."""
+    started = []
+    real_start = serve.TritonServer.start
+
+    def start(self):
+        started.append(self)
+        return real_start(self)
+
+    monkeypatch.setattr(serve.TritonServer, "start", start)
+    return started
+
+
+def _gone(server) -> bool:
+    try:
+        os.killpg(server.process.pid, 0)  # the server's process group: tritonserver and its stubs
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_classifier_config_server_never_outlives_the_check(toy_model, started_servers):
+    """Passing, and failing at load time (model.py cannot find the file the config names): stopped either way."""
+    assert_passes(lab06.classifier_config, COMPACT, onnx_path=toy_model)
+    broken = COMPACT + ' parameters { key: "model_file" value: { string_value: "missing.onnx" } }'
+    assert_fails(lab06.classifier_config, broken, r"passes the static checks, but Triton refused to load "
+                                                  r"'classifier_tuned'", onnx_path=toy_model)
+    assert len(started_servers) == 2
+    for server in started_servers:
+        assert not server.running and _gone(server)
+
+
+# ---------------------------------------------------------------- 1b. ensemble_config (text, real server)
+
+
+@pytest.fixture(scope="module")
+def toy_repo(toy_model, tmp_path_factory):
+    repo = serve.ModelRepository(tmp_path_factory.mktemp("lab06-repo") / "models")
+    repo.add_python_runner("classifier", toy_model, max_batch_size=16)
+    repo.add_preprocess("preprocess", input_size=(8, 8), mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.3],
+                        max_batch_size=16)
+    repo.add_classifier_ensemble("pipeline", preprocess="preprocess", classifier="classifier", input_size=(8, 8),
+                                 classes=4, max_batch_size=16)
+    return repo
+
+
+PRE = ('{ model_name: "preprocess" model_version: -1 input_map { key: "raw" value: "raw" } '
+       'output_map { key: "images" value: "normalised" } }')
+CLS = ('{ model_name: "classifier" model_version: -1 input_map { key: "images" value: "normalised" } '
+       'output_map { key: "logits" value: "logits" } }')
+ENSEMBLE = ('name: "pipeline_mine" platform: "ensemble" max_batch_size: 16 '
+            'input [{ name: "raw" data_type: TYPE_UINT8 dims: [8, 8, 3] }] '
+            'output [{ name: "logits" data_type: TYPE_FP32 dims: [4] }] '
+            "ensemble_scheduling { step [ %s, %s ] }")
+
+ENSEMBLE_SPREAD = """# steps listed classifier first: Triton runs a step when its inputs are ready, not in list order
+ensemble_scheduling {
+  step {
+    model_name: "classifier"
+    model_version: -1
+    input_map { key: "images" value: "images" }   # the tensor keeps the name the models use
+    output_map { key: "logits" value: "logits" }
+  }
+  step {
+    model_name: "preprocess"
+    model_version: 1
+    input_map { key: "raw" value: "raw" }
+    output_map { key: "images" value: "images" }
+  }
+}
+output { name: "logits" data_type: TYPE_FP32 dims: 4 }
+input { name: "raw" data_type: TYPE_UINT8 dims: [ 8, 8, 3 ] }
+max_batch_size: 8
+platform: "ensemble"
+"""
+
+
+def test_ensemble_config_accepts_other_correct_styles(toy_repo):
+    generated = serve.config_text(toy_repo.config("pipeline"))
+    for answer in (ENSEMBLE % (PRE, CLS), ENSEMBLE_SPREAD, lambda: generated):
+        result = assert_passes(lab06.ensemble_config, answer, repository=toy_repo)
+        assert "Triton loaded your ensemble" in result.message
+
+
+@pytest.mark.parametrize("wrong, reason", [
+    (ENSEMBLE % (PRE, CLS.replace('key: "images" value: "normalised"', 'key: "normalised" value: "images"')),
+     r"input_map key 'normalised' is not a tensor of 'classifier'.*\(key and value swapped\?"),
+    (ENSEMBLE % (PRE, CLS.replace('value: "normalised"', 'value: "normalized"')),
+     r"step 'classifier' reads 'normalized', which no step writes"),
+    (ENSEMBLE % (CLS.replace('value: "normalised"', 'value: "raw"').replace('value: "logits"', 'value: "x"'),
+                 PRE.replace('value: "raw"', 'value: "x"').replace('value: "normalised"', 'value: "logits"')),
+     r"step 'classifier' reads 'raw' \(TYPE_UINT8 \[8, 8, 3\].*steps in the wrong order\? 'raw' must go to "
+     r"'preprocess' first"),
+    ((ENSEMBLE % (PRE, CLS)).replace("dims: [8, 8, 3]", "dims: [-1, 8, 8, 3]"),
+     r"reads 'raw'.*dims \[-1, 8, 8, 3\] include the batch dimension"),
+    (ENSEMBLE % (PRE.replace('"preprocess"', '"preprocessing"'), CLS),
+     r"step model\(s\) \['preprocessing'\] are not in the repository"),
+    ((ENSEMBLE % (PRE, CLS)).replace("max_batch_size: 16", "max_batch_size: 64"),
+     r"max_batch_size 64 is above that of \['classifier', 'preprocess'\] \(16\)"),
+    ((ENSEMBLE % (PRE, CLS)) + " instance_group [{ count: 2 kind: KIND_CPU }]", r"an ensemble has no instance_group"),
+    (ENSEMBLE % (PRE, CLS.replace('value: "logits"', 'value: "scores"')),
+     r"ensemble output 'logits' is written by no step's output_map"),
+    ((ENSEMBLE % (PRE, CLS)).replace('platform: "ensemble"', 'backend: "ensemble"'), r"platform '\(none\)'"),
+    ((ENSEMBLE % (PRE, CLS)).replace("ensemble_scheduling", "ensemble_schedule"),
+     r"no field named \"ensemble_schedule\"\. Did you mean `ensemble_scheduling`\?"),
+])
+def test_ensemble_config_names_each_mistake(toy_repo, wrong, reason):
+    assert_fails(lab06.ensemble_config, wrong, reason, repository=toy_repo)
+
+
+def test_ensemble_config_server_never_outlives_the_check(toy_repo, started_servers):
+    assert_passes(lab06.ensemble_config, ENSEMBLE % (PRE, CLS), repository=toy_repo)
+    assert_not_done(lab06.ensemble_config, stub, repository=toy_repo)
+    assert len(started_servers) == 1 and not started_servers[0].running and _gone(started_servers[0])
 
 
 # ---------------------------------------------------------------- 2. http_request (real server)

@@ -13,6 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from trtlab.errors import ServerTimeout, ServerUnavailable, TritonError
+from trtlab.i18n import _
 from trtlab.serve.feeds import check_feeds
 from trtlab.serve.server import TritonServer, _protocol, _reason
 
@@ -34,16 +35,18 @@ def _translate(err: BaseException, address: str, model: str, timeout_s: float | 
         return err
     text = _reason(err)
     if isinstance(err, TimeoutError) or any(s in text.lower() for s in ("deadline exceeded", "timed out")):
-        return ServerTimeout(f"Triton at {address} did not answer within {timeout_s} s (model '{model}'; {text}): "
-                             "the server is frozen, overloaded or stopped. Check server.ready() and "
-                             "server.log_tail(); raise timeout_s only if the model is known to be that slow")
+        return ServerTimeout(_("Triton at {address} did not answer within {timeout_s} s (model '{model}'; "
+                               "{text}): the server is frozen, overloaded or stopped. Check server.ready() and "
+                               "server.log_tail(); raise timeout_s only if the model is known to be that slow").format(
+                                 address=address, timeout_s=timeout_s, model=model, text=text))
     dead = isinstance(err, (ConnectionError, OSError)) or any(
         s in text.lower() for s in ("connection refused", "failed to connect", "unavailable", "connect call failed",
                                     "cannot connect"))
     if dead:
-        return ServerUnavailable(f"no Triton server answers at {address} ({text}); start it "
-                                 "(tl.serve.TritonServer) or check the address and port")
-    return TritonError(f"Triton rejected the request to model '{model}': {text}")
+        return ServerUnavailable(_("no Triton server answers at {address} ({text}); start it "
+                                   "(tl.serve.TritonServer) or check the address and port").format(
+                                     address=address, text=text))
+    return TritonError(_("Triton rejected the request to model '{model}': {text}").format(model=model, text=text))
 
 
 def client(target: TritonServer | str, *, protocol: str = "http", timeout_s: float = 30.0) -> Any:

@@ -18,7 +18,9 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from trtlab.errors import ArtifactMissing, InputMismatch, InvalidArgument, TritonError, UnsupportedFeature
+from trtlab.errors import ArtifactMissing, InputMismatch, InvalidArgument, TritonError
+from trtlab.i18n import _
+from trtlab.serve.pbtxt import config_schema, parse_config, triton_dtype
 
 __all__ = ["BACKEND_MODELS", "DynamicBatching", "ModelRepository", "backend_model", "config_from_text", "config_schema",
            "config_text", "io_from_onnx", "model_config", "triton_dtype"]
@@ -32,30 +34,9 @@ def backend_model(name: str) -> bytes:
     path = BACKEND_MODELS / f"{name}.py"
     if not path.exists():
         known = sorted(p.stem for p in BACKEND_MODELS.glob("*.py"))
-        raise ArtifactMissing(f"no Python-backend model '{name}' in {BACKEND_MODELS} (shipped: {known}); "
-                              "reinstall trtlab if the folder is incomplete")
+        raise ArtifactMissing(_("no Python-backend model '{name}' in {folder} (shipped: {known}); reinstall trtlab "
+                                "if the folder is incomplete").format(name=name, folder=BACKEND_MODELS, known=known))
     return path.read_bytes()
-
-
-def config_schema() -> Any:
-    """Triton's model-config protobuf module, as shipped (and maintained) in tritonclient."""
-    try:
-        from tritonclient.grpc import model_config_pb2
-    except ImportError as err:
-        raise UnsupportedFeature(
-            f"Triton's model-config schema needs tritonclient[grpc] with protobuf >= 5: {err}. "
-            "Install: pip install 'tritonclient[grpc,http]' 'protobuf>=6.30,<7'") from err
-    return model_config_pb2
-
-
-def triton_dtype(dtype: Any) -> str:
-    """NumPy dtype → Triton config type name (``float32`` → ``TYPE_FP32``)."""
-    from tritonclient.utils import np_to_triton_dtype
-
-    name = np_to_triton_dtype(np.dtype(dtype))
-    if name is None:
-        raise InputMismatch(f"dtype {np.dtype(dtype).name} has no Triton equivalent; use float32/16, int8..64, uint8")
-    return "TYPE_STRING" if name == "BYTES" else f"TYPE_{name}"
 
 
 @dataclass(frozen=True)
@@ -75,7 +56,8 @@ def io_from_onnx(path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
 
     path = Path(path)
     if not path.exists():
-        raise ArtifactMissing(f"ONNX file {path} not found; Lab 02 exports it (tl.export.ensure_course_onnx())")
+        raise ArtifactMissing(_("ONNX file {path} not found; Lab 02 exports it "
+                                "(tl.export.ensure_course_onnx())").format(path=path))
     graph = load_onnx(path, load_external_data=False).graph
     inits = {i.name for i in graph.initializer}
 
@@ -91,8 +73,9 @@ def _dims(spec: Any, batched: bool) -> list[int]:
     shape = list(spec.shape)
     if batched:
         if not shape or shape[0] not in (None, -1):
-            raise InputMismatch(f"tensor '{spec.name}': shape {tuple(shape)} has no dynamic batch dimension, "
-                                "but max_batch_size > 0 needs one; export with a dynamic batch or set max_batch_size=0")
+            raise InputMismatch(_("tensor '{name}': shape {shape} has no dynamic batch dimension, but max_batch_size "
+                                  "> 0 needs one; export with a dynamic batch or set max_batch_size=0").format(
+                                      name=spec.name, shape=tuple(shape)))
         shape = shape[1:]
     return [-1 if d is None else int(d) for d in shape]
 
@@ -109,10 +92,11 @@ def model_config(name: str, *, inputs: Mapping[str, Any], outputs: Mapping[str, 
     for what, specs in (("inputs", inputs), ("outputs", outputs)):
         if not specs:
             raise InvalidArgument(
-                f"model '{name}' has no {what}: Triton serves tensors named in config.pbtxt, and a config without "
-                f"{what} is refused or useless. Expected at least one (got inputs={list(inputs)}, outputs="
-                f"{list(outputs)}); an ONNX whose input was folded into a constant has none: re-export it with "
-                "the input as a graph input (tl.serve.io_from_onnx(path) shows what the file declares)")
+                _("model '{name}' has no {what}: Triton serves tensors named in config.pbtxt, and a config without "
+                  "{what} is refused or useless. Expected at least one (got inputs={inputs}, outputs={outputs}); an "
+                  "ONNX whose input was folded into a constant has none: re-export it with the input as a graph input "
+                  "(tl.serve.io_from_onnx(path) shows what the file declares)").format(
+                      name=name, what=what, inputs=list(inputs), outputs=list(outputs)))
     mc = config_schema()
     config = mc.ModelConfig(name=name, max_batch_size=int(max_batch_size))
     if platform:
@@ -145,13 +129,8 @@ def config_text(config: Any) -> str:
 
 
 def config_from_text(text: str) -> Any:
-    """Parse ``config.pbtxt`` text with Triton's schema; a typo raises with the line and column."""
-    from google.protobuf import text_format
-
-    try:
-        return text_format.Parse(text, config_schema().ModelConfig())
-    except text_format.ParseError as err:
-        raise TritonError(f"config.pbtxt does not parse: {err}. Compare with tl.serve.config_text(...) output") from err
+    """Parse ``config.pbtxt`` text with Triton's schema; a typo raises with the line and column (:mod:`.pbtxt`)."""
+    return parse_config(text)
 
 
 class ModelRepository:
@@ -169,7 +148,8 @@ class ModelRepository:
     def config(self, name: str) -> Any:
         path = self.root / name / "config.pbtxt"
         if not path.exists():
-            raise ArtifactMissing(f"no model '{name}' in {self.root}; models there: {self.models()}")
+            raise ArtifactMissing(_("no model '{name}' in {root}; models there: {models}").format(
+                name=name, root=self.root, models=self.models()))
         return config_from_text(path.read_text())
 
     def _write(self, config: Any, version: int, files: Mapping[str, str | Path | bytes]) -> Path:
@@ -186,6 +166,20 @@ class ModelRepository:
                 except OSError:
                     shutil.copyfile(source, dest)
         (folder / "config.pbtxt").write_text(config_text(config))
+        return folder
+
+    def write_config_text(self, name: str, text: str) -> Path:
+        """Write hand-written ``config.pbtxt`` text as it is (comments kept) for model ``name``, after parsing it
+        with Triton's schema; the model's version folder ``1/`` is created if there is none (an ensemble's)."""
+        config = config_from_text(text)
+        if config.name not in ("", name):
+            raise TritonError(_("config.pbtxt says name: \"{got}\" but goes to folder '{name}': Triton refuses a name "
+                                "that differs from its folder; write name: \"{name}\" or no name").format(
+                                    got=config.name, name=name))
+        folder = self.root / name
+        if not any(p.is_dir() and p.name.isdigit() for p in folder.glob("*")):
+            (folder / "1").mkdir(parents=True, exist_ok=True)
+        (folder / "config.pbtxt").write_text(text)
         return folder
 
     def add_onnx(self, name: str, onnx_path: str | Path, *, version: int = 1, max_batch_size: int = 64,

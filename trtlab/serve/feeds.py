@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from trtlab.errors import RequestMismatch
+from trtlab.i18n import _
 
 __all__ = ["check_feeds"]
 
@@ -30,31 +31,39 @@ def check_feeds(config: Mapping[str, Any], model: str, feeds: Mapping[str, Any])
     from tritonclient.utils import np_to_triton_dtype, triton_to_np_dtype
 
     def refuse(reason: str) -> RequestMismatch:
-        return RequestMismatch(f"request to model '{model}' refused before sending: {reason}")
+        return RequestMismatch(_("request to model '{model}' refused before sending: {reason}").format(
+            model=model, reason=reason))
 
     inputs = {t["name"]: t for t in config.get("input", [])}
     max_batch = int(config.get("max_batch_size", 0))
     for name in feeds:
         if name not in inputs:
-            raise refuse(f"unexpected inference input '{name}' (its inputs are {sorted(inputs)}); rename the feed")
+            raise refuse(_("unexpected inference input '{name}' (its inputs are {inputs}); rename the feed").format(
+                name=name, inputs=sorted(inputs)))
     missing = sorted(n for n, t in inputs.items() if n not in feeds and not t.get("optional"))
     if missing:
-        raise refuse(f"missing inputs {missing} (it expects {sorted(inputs)}); add them to the feeds")
+        raise refuse(_("missing inputs {missing} (it expects {inputs}); add them to the feeds").format(
+            missing=missing, inputs=sorted(inputs)))
     for name, value in feeds.items():
         spec, array = inputs[name], np.asarray(value)  # no copy for arrays and views
         got = np_to_triton_dtype(array.dtype)
         want = str(spec.get("data_type", "TYPE_INVALID")).removeprefix("TYPE_").replace("STRING", "BYTES")
         if got != want:
             cast = triton_to_np_dtype(want)
-            raise refuse(f"input '{name}' data-type is '{got}', but model '{model}' expects '{want}'; convert it "
-                         + (f"first (x.astype(np.{np.dtype(cast).name}))" if cast is not None else "first"))
+            raise refuse((_("input '{name}' data-type is '{got}', but model '{model}' expects '{want}'; convert it "
+                            "first (x.astype(np.{dtype}))") if cast is not None else
+                          _("input '{name}' data-type is '{got}', but model '{model}' expects '{want}'; convert it "
+                            "first")).format(name=name, got=got, model=model, want=want,
+                                             dtype=np.dtype(cast).name if cast is not None else None))
         if "reshape" in spec:
             continue  # the config maps another shape onto the model's; Triton checks it
         full = ([-1] if max_batch > 0 else []) + [int(d) for d in spec.get("dims", [])]
         if array.ndim != len(full) or any(d != -1 and d != s for d, s in zip(full, array.shape)):
-            batch = "; the first dimension is the batch" if max_batch > 0 else ""
-            raise refuse(f"unexpected shape for input '{name}', got {_fmt(array.shape)}, expected {_fmt(full)} "
-                         f"(-1 = any size{batch}); reshape the feed to the model's input")
+            batch = _("; the first dimension is the batch") if max_batch > 0 else ""
+            raise refuse(_("unexpected shape for input '{name}', got {got}, expected {expected} (-1 = any "
+                           "size{batch}); reshape the feed to the model's input").format(
+                               name=name, got=_fmt(array.shape), expected=_fmt(full), batch=batch))
         if max_batch > 0 and not 1 <= array.shape[0] <= max_batch:
-            raise refuse(f"input '{name}' has a batch of {array.shape[0]}, but model '{model}' takes 1..{max_batch} "
-                         f"(batch-size must be <= {max_batch}); send it in batches of at most {max_batch}")
+            raise refuse(_("input '{name}' has a batch of {batch}, but model '{model}' takes 1..{max_batch} "
+                           "(batch-size must be <= {max_batch}); send it in batches of at most {max_batch}").format(
+                               name=name, batch=array.shape[0], model=model, max_batch=max_batch))

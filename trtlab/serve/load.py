@@ -16,6 +16,7 @@ import numpy as np
 
 from trtlab.serve.clients import _address, _ask_config, _inputs, _local_config, _module, _outputs, _translate, client
 from trtlab.serve.feeds import check_feeds
+from trtlab.i18n import _
 from trtlab.serve.server import TritonServer, _reason
 
 __all__ = ["LoadResult", "average_batch_size", "batch_size_counts", "load_test", "parse_metrics", "plot_sweep",
@@ -197,8 +198,9 @@ def load_test(server: TritonServer | str, model: str, feeds: Mapping[str, Any], 
     avg = cpu = float("nan")
     note = ""
     if ours is not None and not ours.running:
-        note = (f"the server died during the run (exit code {ours.process.returncode}): {len(latencies)} "
-                f"requests answered, {len(errors)} failed, {unsent} not sent. Its last words: server.log_tail()")
+        note = _("the server died during the run (exit code {code}): {answered} requests answered, {failed} "
+                 "failed, {unsent} not sent. Its last words: server.log_tail()").format(
+                     code=ours.process.returncode, answered=len(latencies), failed=len(errors), unsent=unsent)
     elif ours is not None:
         cpu = ours.cpu_seconds() - cpu_before
         time.sleep(0.6)  # metrics are refreshed every 500 ms (--metrics-interval-ms)

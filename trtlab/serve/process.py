@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 from trtlab.errors import PortInUse
+from trtlab.i18n import _
 
 __all__ = ["MARKER", "PORT_TAKEN", "alive", "clean_stale", "kill_and_clean", "mapped_regions", "marked", "marker",
            "pdeathsig", "port_in_use", "port_owner", "port_taken", "regions", "start_watchdog", "watch"]
@@ -136,8 +137,9 @@ def clean_stale() -> list[str]:
     report = []
     for value, pids in found.items():
         killed = kill_and_clean(value, set(), remove_folder=True)
-        report.append(f"stopped a stale Triton server of the course left by process {value.split(':')[0]} "
-                      f"(gone): {len(killed or pids)} processes (pids {sorted(killed or pids)})")
+        report.append(_("stopped a stale Triton server of the course left by process {owner} (gone): {count} "
+                        "processes (pids {pids})").format(owner=value.split(':')[0], count=len(killed or pids),
+                                                          pids=sorted(killed or pids)))
     return report
 
 
@@ -162,12 +164,12 @@ def port_owner(port: int) -> str:
             try:
                 if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
                     value = _environ(pid).get(MARKER)
-                    what = (f"a Triton server of the course started by live process {value.split(':')[0]}"
-                            if value else "not a course server")
+                    what = (_("a Triton server of the course started by live process {owner}").format(
+                        owner=value.split(':')[0]) if value else _("not a course server"))
                     return f"pid {pid} ({' '.join(_cmdline(pid))[:80]}), {what}"
             except OSError:
                 continue
-    return "a process this user cannot see" if inodes else "unknown (it may have been released since)"
+    return _("a process this user cannot see") if inodes else _("unknown (it may have been released since)")
 
 
 #: Triton's log line when a port is taken: "failed to start HTTP service: Unavailable - Socket '127.0.0.1:8000'
@@ -187,9 +189,10 @@ def port_taken(host: str, port: int) -> bool:
 
 
 def port_in_use(service: str, port: int, tail: str = "") -> PortInUse:
-    return PortInUse(f"tritonserver cannot bind its {service} port {port}: it is taken by "
-                     f"{port_owner(port)}. Choose another port (0 picks a free one) or stop what holds "
-                     "it" + (f".\nLast log lines:\n{tail}" if tail else ""))
+    return PortInUse(_("tritonserver cannot bind its {service} port {port}: it is taken by {owner}. Choose another "
+                       "port (0 picks a free one) or stop what holds it").format(
+                         service=service, port=port, owner=port_owner(port))
+                     + (_(".\nLast log lines:\n{tail}").format(tail=tail) if tail else ""))
 
 
 def pdeathsig() -> Callable[[], None] | None:

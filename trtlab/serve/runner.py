@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from trtlab.errors import TritonError
+from trtlab.i18n import _
 from trtlab.runtime import Runner, TensorSpec
 from trtlab.serve.clients import _address, _ask_config, _inputs, _module, _outputs, _translate, client
 from trtlab.serve.feeds import check_feeds
@@ -85,8 +86,9 @@ class TritonRunner(Runner):
 
     def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         if self._client is None:
-            raise TritonError(f"{self.name}: this runner of model '{self.model}' is closed; nothing was sent. "
-                              "Create a new TritonRunner (or use it inside its `with` block)")
+            raise TritonError(_("{name}: this runner of model '{model}' is closed; nothing was sent. Create a new "
+                                "TritonRunner (or use it inside its `with` block)").format(
+                                  name=self.name, model=self.model))
         names = list(self._outputs)
         extra = {"client_timeout": self.timeout_s} if self.protocol == "grpc" else {}
         try:

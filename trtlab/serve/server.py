@@ -31,6 +31,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from trtlab.errors import InvalidArgument, ServerUnavailable, TritonError, UnsupportedFeature
+from trtlab.i18n import _
 from trtlab.serve import process
 from trtlab.serve.config import ModelRepository
 
@@ -48,9 +49,9 @@ def _bundled_server_dir() -> Path:
 
     binary = triton_server_binary()
     if binary is None:
-        raise UnsupportedFeature("no tritonserver binary found: pip install nvidia-pytriton==0.7.0 (bundles a CPU "
-                                 "Triton 2.51 with the Python backend), or use the NGC container: "
-                                 "print(tl.serve.docker_command(repo))")
+        raise UnsupportedFeature(_("no tritonserver binary found: pip install nvidia-pytriton==0.7.0 (bundles a "
+                                   "CPU Triton 2.51 with the Python backend), or use the NGC container: "
+                                   "print(tl.serve.docker_command(repo))"))
     return binary.resolve().parent.parent
 
 
@@ -71,8 +72,8 @@ def _python_backend_dir(server_dir: Path) -> Path:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = server_dir / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.exists():
-        raise UnsupportedFeature(f"the bundled Triton has no Python-backend stub for Python {version} "
-                                 f"(looked for {stub}); use Python 3.8–3.13")
+        raise UnsupportedFeature(_("the bundled Triton has no Python-backend stub for Python {version} (looked "
+                                   "for {stub}); use Python 3.8–3.13").format(version=version, stub=stub))
     target = cache() / "triton-backends" / f"py{version}"
     python = target / "python"
     python.mkdir(parents=True, exist_ok=True)
@@ -127,7 +128,8 @@ def stub_python_bin(*, install: bool = True) -> Path:
     if marker.exists() and marker.read_text() == wanted and (root / "bin" / "python3").exists():
         return root / "bin"
     if not install:
-        raise UnsupportedFeature(f"no stub environment at {root}; create it: python -m trtlab.serve prepare")
+        raise UnsupportedFeature(_("no stub environment at {root}; create it: python -m trtlab.serve prepare").format(
+                                     root=root))
     import fcntl
 
     root.parent.mkdir(parents=True, exist_ok=True)
@@ -148,11 +150,13 @@ def _create_stub_env(root: Path, site_dir: Path) -> None:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     except subprocess.TimeoutExpired as err:
-        raise UnsupportedFeature(f"installing {STUB_NUMPY} for the Triton stub timed out: {' '.join(cmd)}") from err
+        raise UnsupportedFeature(_("installing {package} for the Triton stub timed out: {command}").format(
+                                     package=STUB_NUMPY, command=' '.join(cmd))) from err
     if done.returncode != 0:
         raise UnsupportedFeature(
-            f"could not install {STUB_NUMPY} for the Triton Python-backend stub ({done.stderr.strip()[-300:]}). "
-            f"Run once with network access: {' '.join(cmd)}  (or python -m trtlab.serve prepare)")
+            _("could not install {package} for the Triton Python-backend stub ({error}). Run once with network "
+              "access: {command}  (or python -m trtlab.serve prepare)").format(
+                package=STUB_NUMPY, error=done.stderr.strip()[-300:], command=' '.join(cmd)))
     lines = "".join(f"import site; site.addsitedir({d!r})\n" for d in _site_dirs())
     (site_dir / "zz_trtlab_course_env.pth").write_text(lines)
 
@@ -180,17 +184,19 @@ def check_python_backend() -> str:
     missing = [line.split()[0] for line in out.splitlines() if "not found" in line]
     if missing:
         raise UnsupportedFeature(
-            f"the Python-backend stub cannot find {', '.join(missing)} (libdir {sysconfig.get_config_var('LIBDIR')}): "
-            "model loading would hang. Use a Python built with --enable-shared (pyenv: "
-            "PYTHON_CONFIGURE_OPTS=--enable-shared) or install the distribution's libpython3.X package")
+            _("the Python-backend stub cannot find {missing} (libdir {libdir}): model loading would hang. "
+              "Use a Python built with --enable-shared (pyenv: PYTHON_CONFIGURE_OPTS=--enable-shared) or install "
+              "the distribution's libpython3.X package").format(
+                missing=', '.join(missing), libdir=sysconfig.get_config_var('LIBDIR')))
     libpython = next((line.split("=>")[1].split()[0] for line in out.splitlines() if "libpython" in line), "?")
     python = stub_python_bin() / "python3"
     probe = subprocess.run([str(python), "-I", "-c", "import numpy, onnxruntime; print(numpy.__version__)"],
                            capture_output=True, text=True, env=env, timeout=60)
     if probe.returncode != 0 or not probe.stdout.strip().startswith("1."):
         raise UnsupportedFeature(
-            f"the stub environment {python.parent.parent} must import NumPy 1.x and onnxruntime; got "
-            f"{(probe.stdout or probe.stderr).strip()[-300:]}. Delete it and run: python -m trtlab.serve prepare")
+            _("the stub environment {parent} must import NumPy 1.x and onnxruntime; got {got}. Delete it and "
+              "run: python -m trtlab.serve prepare").format(
+                parent=python.parent.parent, got=(probe.stdout or probe.stderr).strip()[-300:]))
     return f"stub OK: {libpython}; NumPy {probe.stdout.strip()} from {python.parent.parent}"
 
 
@@ -290,9 +296,10 @@ class TritonServer:
             if taken and (attempt == 2 or fixed):
                 raise process.port_in_use(taken.group(1), int(taken.group(2)), tail)
             if not taken:
-                state = (f"exit code {code} after {took:.1f} s" if code is not None
-                         else f"no answer within {self.startup_timeout_s:.0f} s")
-                raise TritonError(f"tritonserver did not become live ({state}).\nLast log lines:\n{tail}")
+                state = (_("exit code {code} after {took:.1f} s").format(code=code, took=took) if code is not None
+                         else _("no answer within {timeout:.0f} s").format(timeout=self.startup_timeout_s))
+                raise TritonError(_("tritonserver did not become live ({state}).\nLast log lines:\n{tail}").format(
+                                      state=state, tail=tail))
         try:
             for name in self.models:
                 self.load(name)
@@ -413,8 +420,9 @@ class TritonServer:
         try:
             admin.load_model(name)
         except Exception as err:
-            raise TritonError(f"model '{name}' failed to load: {_reason(err)}\nCheck "
-                              f"{self.repository.root / name / 'config.pbtxt'} and server.log_tail()") from err
+            raise TritonError(_("model '{name}' failed to load: {reason}\nCheck {config} and server.log_tail()").format(
+                                  name=name, reason=_reason(err),
+                                  config=self.repository.root / name / 'config.pbtxt')) from err
         finally:
             admin.close()
 
@@ -449,9 +457,10 @@ class TritonServer:
 
     def _require_running(self) -> None:
         if not self.running:
-            raise ServerUnavailable("the Triton server is not running" + (
-                f" (it exited with code {self.process.returncode}; last log lines:\n{self.log_tail()})"
-                if self.process is not None else "; start it: server.start() or `with TritonServer(...)`"))
+            raise ServerUnavailable(_("the Triton server is not running") + (
+                _(" (it exited with code {code}; last log lines:\n{tail})").format(
+                    code=self.process.returncode, tail=self.log_tail())
+                if self.process is not None else _("; start it: server.start() or `with TritonServer(...)`")))
 
     # observability -----------------------------------------------------------------------------------------------
     def log_tail(self, lines: int = 20) -> str:
@@ -487,7 +496,8 @@ class TritonServer:
             with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
                 return response.read().decode()
         except (urllib.error.URLError, OSError) as err:
-            raise ServerUnavailable(f"no metrics at {self.metrics_url}: {err}; is the server running?") from err
+            raise ServerUnavailable(_("no metrics at {metrics_url}: {err}; is the server running?").format(
+                                        metrics_url=self.metrics_url, err=err)) from err
 
     def statistics(self, name: str) -> dict[str, Any]:
         admin = self._admin()
@@ -515,7 +525,8 @@ def docker_command(repository: ModelRepository | str | Path, *, image: str = NGC
 
 def _protocol(protocol: str) -> str:
     if protocol not in ("http", "grpc"):
-        raise InvalidArgument(f"protocol must be 'http' or 'grpc'; got {protocol!r}. Pass protocol='http' or 'grpc'")
+        raise InvalidArgument(_("protocol must be 'http' or 'grpc'; got {protocol!r}. Pass protocol='http' or "
+                                "'grpc'").format(protocol=protocol))
     return protocol
 
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from trtlab import engine
 from trtlab.errors import ArtifactMissing, InputMismatch, PlanNotServable, TritonError
+from trtlab.i18n import _
 from trtlab.serve.config import DynamicBatching, ModelRepository, config_from_text, model_config
 from trtlab.serve.server import TritonServer, docker_command
 
@@ -69,10 +70,13 @@ class TritonRelease:
 
 
 #: Triton container releases (the ``-py3`` image, which has the TensorRT backend) → the TensorRT they ship.
-#: Only rows whose source we could read are here: the ``-trtllm-python-py3`` images in Triton's compatibility
-#: matrix are left out (they carry only the TensorRT-LLM and Python backends), and no source we could reach gives
-#: the TensorRT of a 10.x- or 11.x-era ``-py3`` release. Add a row from the Frameworks Support Matrix
-#: (:data:`SUPPORT_MATRIX`), or pass ``release=TritonRelease(...)`` with its source.
+#: Only rows whose source we could read are here. The TensorRT 10.x rows come from Triton's own release notes
+#: ("Contents of the Triton Inference Server container"; their text is triton-inference-server/server
+#: ``docs/introduction/release_notes.md`` of that release). Left out: the ``-trtllm-python-py3`` rows of Triton's
+#: compatibility matrix (those images carry only the TensorRT-LLM and Python backends, and their TensorRT can
+#: differ from the ``-py3`` image of the same month: 24.10-trtllm lists 10.4.0), and any 11.x release: no source we
+#: could read gives a ``-py3`` release shipping TensorRT 11. Add a row from the Frameworks Support Matrix
+#: (:data:`SUPPORT_MATRIX`) or the release's notes, or pass ``release=TritonRelease(...)`` with its source.
 TRITON_RELEASES: tuple[TritonRelease, ...] = (
     TritonRelease("21.11", "8.0.3.4", "Triton release notes 21.11 (x64 Linux): "
                   "https://docs.nvidia.com/deeplearning/triton-inference-server/release-notes/rel_21-11.html"),
@@ -80,6 +84,10 @@ TRITON_RELEASES: tuple[TritonRelease, ...] = (
                   "https://docs.nvidia.com/deeplearning/sdk/inference-release-notes/rel_21-12.html"),
     TritonRelease("24.02", "8.6.3", "Triton maintainers, dpkg in tritonserver:24.02-py3 (Frameworks Support Matrix): "
                   "https://github.com/triton-inference-server/server/issues/6959"),
+    TritonRelease("24.10", "10.5.0.18", "Triton release notes 24.10, container contents 'NVIDIA TensorRT 10.5.0.18': "
+                  "https://docs.nvidia.com/deeplearning/triton-inference-server/release-notes/rel-24-10.html"),
+    TritonRelease("25.01", "10.8.0.43", "Triton release notes 25.01, container contents 'NVIDIA TensorRT 10.8.0.43': "
+                  "https://docs.nvidia.com/deeplearning/triton-inference-server/release-notes/rel-25-01.html"),
 )
 
 #: What the bundled CPU server says when a model needs a backend it does not have.
@@ -93,8 +101,9 @@ def _numpy_dtype(trt_name: str, tensor: str) -> np.dtype:
     table = {"FLOAT": np.float32, "HALF": np.float16, "INT8": np.int8, "INT32": np.int32, "INT64": np.int64,
              "BOOL": np.bool_, "UINT8": np.uint8}
     if trt_name not in table:
-        raise InputMismatch(f"tensor '{tensor}': TensorRT type {trt_name} has no NumPy/Triton equivalent here | "
-                            f"expected one of {sorted(table)} | cast it in the ONNX model before building")
+        raise InputMismatch(_("tensor '{tensor}': TensorRT type {trt_name} has no NumPy/Triton equivalent here | "
+                              "expected one of {table} | cast it in the ONNX model before building").format(
+                                tensor=tensor, trt_name=trt_name, table=sorted(table)))
     return np.dtype(table[trt_name])
 
 
@@ -104,11 +113,12 @@ def profile_max_batch(meta: engine.EngineMetadata) -> int:
     for name, (lo, _opt, hi) in meta.profiles.items():
         declared = meta.inputs.get(name, {}).get("shape", lo)
         if not declared or declared[0] != -1:
-            raise InputMismatch(f"input '{name}' has a fixed first dimension {declared} | Triton's batching needs a "
-                                "dynamic batch dimension | export with a dynamic batch (Lab 02) and rebuild")
+            raise InputMismatch(_("input '{name}' has a fixed first dimension {declared} | Triton's batching "
+                                  "needs a dynamic batch dimension | export with a dynamic batch (Lab 02) and "
+                                  "rebuild").format(name=name, declared=declared))
         if lo[0] != 1:
-            raise InputMismatch(f"input '{name}': the profile's min batch is {lo[0]} | Triton sends batches from 1 "
-                                f"up | rebuild with batch=(1, opt, max)")
+            raise InputMismatch(_("input '{name}': the profile's min batch is {lo} | Triton sends batches from 1 "
+                                  "up | rebuild with batch=(1, opt, max)").format(name=name, lo=lo[0]))
         batches.append(int(hi[0]))
     return min(batches)
 
@@ -128,7 +138,9 @@ def write_repository(root: str | Path, plan: str | Path, *, name: str = "classif
     """
     plan = Path(plan)
     if not plan.exists():
-        raise ArtifactMissing(f"plan {plan} not found | Lab 03 builds it (tl.engine.build(onnx_path, out=...))")
+        raise ArtifactMissing(_("plan {plan} not found | Lab 03 builds it "
+                                "(tl.engine.build(onnx_path, out=...))").format(
+                                  plan=plan))
     meta = engine.read_metadata(plan)
     config = model_config(name, inputs=_specs(meta, meta.inputs), outputs=_specs(meta, meta.outputs),
                                 max_batch_size=profile_max_batch(meta), platform="tensorrt_plan",
@@ -146,19 +158,21 @@ def serving_release(meta: engine.EngineMetadata, release: TritonRelease | None =
     """The container release whose TensorRT runs this plan; :class:`PlanNotServable` says why none does."""
     if meta.backend != "tensorrt":
         raise PlanNotServable(
-            f"this plan was built by {meta.label}; Triton's tensorrt_plan backend deserializes standard TensorRT "
-            "plans only | expected a plan built by TensorRT (tensorrt) on the GPU that will serve it | on a GPU "
-            "machine build it with TensorRT inside the Triton release's TensorRT container, then rerun this cell")
+            _("this plan was built by {label}; Triton's tensorrt_plan backend deserializes standard TensorRT "
+              "plans only | expected a plan built by TensorRT (tensorrt) on the GPU that will serve it | on a GPU "
+              "machine build it with TensorRT inside the Triton release's TensorRT container, then rerun this "
+              "cell").format(label=meta.label))
     candidates = [release] if release else list(TRITON_RELEASES)
     for row in candidates:
         if row.ships(meta.backend_version):
             return row
     known = ", ".join(f"{r.release}: TensorRT {r.tensorrt}" for r in candidates)
     raise PlanNotServable(
-        f"this plan was built by {meta.label}; no Triton release here ships it ({known}) | a plan loads only "
-        f"with the TensorRT that built it | find the release shipping TensorRT {meta.backend_version} in "
-        f"{SUPPORT_MATRIX} and pass release=tl.triton_tensorrt.TritonRelease('YY.MM', "
-        f"'{meta.backend_version}', source=...), or rebuild the plan with a listed release's TensorRT")
+        _("this plan was built by {label}; no Triton release here ships it ({known}) | a plan loads only with the "
+          "TensorRT that built it | find the release shipping TensorRT {backend_version} in {matrix} and "
+          "pass release=tl.triton_tensorrt.TritonRelease('YY.MM', '{backend_version}', source=...), or rebuild "
+          "the plan with a listed release's TensorRT").format(
+            label=meta.label, known=known, backend_version=meta.backend_version, matrix=SUPPORT_MATRIX))
 
 
 def container_command(repository: ModelRepository, *, name: str = "classifier_trt",
@@ -188,6 +202,8 @@ def offer_to_server(server: TritonServer, name: str = "classifier_trt") -> str:
     except TritonError as err:
         found = MISSING_BACKEND.search(str(err))
         if found is None:
-            raise TritonError(f"model '{name}' was refused, but not for a missing backend: {err}") from err
+            raise TritonError(_("model '{name}' was refused, but not for a missing backend: {err}").format(
+                                  name=name, err=err)) from err
         return found["backend"]
-    raise TritonError(f"model '{name}' loaded on a server without a TensorRT backend: expected a refusal")
+    raise TritonError(_("model '{name}' loaded on a server without a TensorRT backend: expected a refusal").format(
+                          name=name))
