@@ -20,6 +20,10 @@ Lab 03 builds an engine by hand with the raw API (network → parser → profile
 code, so a plan whose hash does not match is refused, and one built by another TensorRT version or for another GPU is
 refused with "rebuild with ..." instead of TensorRT's opaque deserialization failure.
 
+Around a build, the field's tools (:mod:`trtlab.engine_tools`, re-exported here): :func:`trtexec_command` (the
+trtexec 10.x/11.x command line of a build), :func:`engine_information` and :func:`layer_precisions` (the engine
+inspector's layers, or a parsed network's, with their dtypes) and :func:`layer_times` (per-layer ``IProfiler`` times).
+
 The same code runs on TensorRT 10.x, 11.x and TensorRT-RTX; the differences live in :mod:`trtlab._compat`.
 """
 
@@ -39,29 +43,41 @@ from trtlab._compat import numpy_dtype
 from trtlab._onnx import load_onnx
 from trtlab._plan_file import (FORMAT, EngineMetadata, LoadedEngine, atomic_write, check_compatible, current_gpu,
                                deserialize, load_plan, read_metadata, sha256, write_plan)
+from trtlab.engine_tools import (BuildSettings, LayerPrecision, TrtexecCommand, engine_information, layer_precisions,
+                                 layer_times, run_trtexec, trtexec_command, trtexec_version)
 from trtlab.errors import ArtifactMissing, BuildError, InvalidArgument
+from trtlab.i18n import N_, _
 
 __all__ = [
+    "BuildSettings",
     "CollectingLogger",
     "EngineBuild",
     "EngineMetadata",
     "FORMAT",
+    "LayerPrecision",
     "LoadedEngine",
     "ParseReport",
     "ParserIssue",
     "Shapes",
+    "TrtexecCommand",
     "build",
     "build_plan",
     "check_compatible",
     "deserialize",
     "detect_precision",
+    "engine_information",
+    "layer_precisions",
+    "layer_times",
     "load_plan",
     "numpy_dtype",
     "parse",
     "profile_shapes",
     "read_metadata",
+    "run_trtexec",
     "sha256",
     "suggest_fix",
+    "trtexec_command",
+    "trtexec_version",
     "write_plan",
 ]
 
@@ -96,26 +112,26 @@ class CollectingLogger:
 #: What a parser or builder message means, and what to do (the table Lab 02 teaches; the first match wins).
 _FIXES = [
     (re.compile(r"No importer registered for op|Plugin not found|unsupported operator|not supported", re.I),
-     "TensorRT has no importer for op {op}: it needs a plugin (Lab 05), or a re-export that decomposes it into "
-     "supported ops (another opset, or a model change)"),
+     N_("TensorRT has no importer for op {op}: it needs a plugin (Lab 05), or a re-export that decomposes it into "
+        "supported ops (another opset, or a model change)")),
     (re.compile(r"ParseFromCodedStream|MODEL_DESERIALIZE", re.I),
-     "the file is not readable ONNX: export it again (Lab 02)"),
+     N_("the file is not readable ONNX: export it again (Lab 02)")),
     (re.compile(r"INT64|int64", re.I),
-     "an INT64 tensor TensorRT cannot use here: fold constants (`polygraphy surgeon sanitize --fold-constants` or "
-     "tl.export.simplify) or cast to INT32 in the model"),
+     N_("an INT64 tensor TensorRT cannot use here: fold constants (`polygraphy surgeon sanitize --fold-constants` "
+        "or tl.export.simplify) or cast to INT32 in the model")),
     (re.compile(r"opset|Unsupported ONNX (IR|opset)", re.I),
-     "the opset/IR version is outside what this parser supports: re-export with opset=18"),
+     N_("the opset/IR version is outside what this parser supports: re-export with opset=18")),
     (re.compile(r"no optimization profile|dynamic or shape inputs", re.I),
-     "the network has a dynamic dimension but no optimization profile: add one (min/opt/max shapes per input)"),
+     N_("the network has a dynamic dimension but no optimization profile: add one (min/opt/max shapes per input)")),
     (re.compile(r"zero.?pt|zero point|symmetric", re.I),
-     "TensorRT quantization is symmetric: Q/DQ zero points must be 0 (see Lab 03's INT8 path)"),
+     N_("TensorRT quantization is symmetric: Q/DQ zero points must be 0 (see Lab 03's INT8 path)")),
     (re.compile(r"external|\.data\b", re.I),
-     "the weights live in an external file the parser cannot find: export with external_data=False"),
+     N_("the weights live in an external file the parser cannot find: export with external_data=False")),
     (re.compile(r"at least one output", re.I),
-     "the network has no output: the ONNX graph computes nothing; export it again with its outputs"),
+     N_("the network has no output: the ONNX graph computes nothing; export it again with its outputs")),
     (re.compile(r"out of memory|workspace", re.I),
-     "out of memory: raise workspace_mib, or lower the profile's max shapes"),
-    (re.compile(r"profile", re.I), "fix the optimization profile (shapes=/batch=) the log names"),
+     N_("out of memory: raise workspace_mib, or lower the profile's max shapes")),
+    (re.compile(r"profile", re.I), N_("fix the optimization profile (shapes=/batch=) the log names")),
 ]
 
 
@@ -124,10 +140,10 @@ def suggest_fix(message: str, op: str = "?") -> str:
     marked as not detected."""
     for pattern, fix in _FIXES:
         if pattern.search(message):
-            return fix.format(op=op)
-    return ("likely causes (not detected): an op or attribute TensorRT does not handle, profile shapes the network "
-            "cannot take, too small a workspace; `polygraphy surgeon sanitize --fold-constants` or "
-            "tl.export.simplify often removes what TensorRT stumbles on, otherwise re-export (Lab 02)")
+            return _(fix).format(op=op)
+    return _("likely causes (not detected): an op or attribute TensorRT does not handle, profile shapes the network "
+             "cannot take, too small a workspace; `polygraphy surgeon sanitize --fold-constants` or "
+             "tl.export.simplify often removes what TensorRT stumbles on, otherwise re-export (Lab 02)")
 
 
 @dataclass(frozen=True)
@@ -152,7 +168,8 @@ class ParserIssue:
         return self.message
 
     def __str__(self) -> str:
-        where = f"node {self.node} ({self.op} '{self.node_name}')" if self.node >= 0 else "the model"
+        where = (_("node {node} ({op} '{name}')").format(node=self.node, op=self.op, name=self.node_name)
+                 if self.node >= 0 else _("the model"))
         return f"{where}: {self.message}" + (f" [{self.code}]" if self.code else "")
 
 
@@ -180,14 +197,16 @@ class ParseReport:
             return f"ParseReport({self.flavour.label}: parsed, {self.layers} layers in {self.seconds:.2f} s)"
         return f"ParseReport({self.flavour.label}: REJECTED, " + "; ".join(map(str, self.errors)) + ")"
 
-    def raise_for_errors(self, where: str = "the model") -> None:
+    def raise_for_errors(self, where: str | None = None) -> None:
         """:class:`BuildError` listing every parser error on its own line, with the likely fix, unless it parsed."""
         if self.ok:
             return
-        lines = "\n".join(f"  - {issue}" for issue in self.errors) or "  (the parser gave no error)"
+        lines = "\n".join(f"  - {issue}" for issue in self.errors) or _("  (the parser gave no error)")
         fixes = list(dict.fromkeys(issue.fix for issue in self.errors)) or [suggest_fix("")]
-        raise BuildError(f"the ONNX parser of {self.flavour.label} rejected {where} with {len(self.errors)} "
-                         f"error(s):\n{lines}\n| expected a graph of TensorRT-supported ops | " + "; ".join(fixes))
+        raise BuildError(_("the ONNX parser of {flavour} rejected {where} with {count} error(s):\n{lines}\n| expected a "
+                           "graph of TensorRT-supported ops | ").format(
+                               flavour=self.flavour.label, where=_("the model") if where is None else where,
+                               count=len(self.errors), lines=lines) + "; ".join(fixes))
 
 
 def parse(onnx: Any, *, flavour: _compat.TensorRTFlavour | ModuleType | None = None, network_flags: int = 0,
@@ -232,10 +251,11 @@ def profile_shapes(input_shape: Sequence[int | None | str], batch: tuple[int, in
     rest = [int(d) for d in input_shape[1:]]  # type: ignore[arg-type]
     lo, opt, hi = batch
     if not lo <= opt <= hi:
-        raise InvalidArgument(f"profile batch sizes must satisfy min <= opt <= max; got {batch} | reorder them")
+        raise InvalidArgument(_("profile batch sizes must satisfy min <= opt <= max; got {batch} | reorder "
+                                "them").format(batch=batch))
     if lo < 1:
-        raise InvalidArgument(f"profile batch sizes {batch}: a batch of {lo} images computes nothing | expected "
-                              "sizes >= 1, e.g. batch=(1, 8, 32)")
+        raise InvalidArgument(_("profile batch sizes {batch}: a batch of {lo} images computes nothing | expected "
+                                "sizes >= 1, e.g. batch=(1, 8, 32)").format(batch=batch, lo=lo))
     return tuple((b, *rest) for b in (lo, opt, hi))
 
 
@@ -259,6 +279,7 @@ class EngineBuild:
     path: Path
     metadata: EngineMetadata
     warnings: list[str] = field(default_factory=list)
+    settings: BuildSettings | None = None  # what was asked, for :func:`trtexec_command`
 
     def __bool__(self) -> bool:
         return self.path.exists()
@@ -286,13 +307,14 @@ def build_plan(onnx: bytes | str | os.PathLike | ParseReport, *, shapes: Shapes 
     """
     verbosity = _VERBOSITY.get(str(profiling_verbosity).lower())
     if verbosity is None:
-        old = (" ('verbose' is the old name of 'detailed': ProfilingVerbosity.kVERBOSE, deprecated in TensorRT 8.0, "
-               "absent from TensorRT 10 and TensorRT-RTX)") if str(profiling_verbosity).lower() == "verbose" else ""
-        raise InvalidArgument(f"profiling_verbosity={profiling_verbosity!r} is not a TensorRT profiling verbosity"
-                              f"{old} | expected one of {sorted(_VERBOSITY)} | 'detailed' keeps layer details for "
-                              "the engine inspector")
+        old = _(" ('verbose' is the old name of 'detailed': ProfilingVerbosity.kVERBOSE, deprecated in TensorRT 8.0, "
+                "absent from TensorRT 10 and TensorRT-RTX)") if str(profiling_verbosity).lower() == "verbose" else ""
+        raise InvalidArgument(_("profiling_verbosity={value!r} is not a TensorRT profiling verbosity{old} | expected "
+                                "one of {known} | 'detailed' keeps layer details for the engine inspector").format(
+                                    value=profiling_verbosity, old=old, known=sorted(_VERBOSITY)))
     if not 0 <= optimization_level <= 5:
-        raise InvalidArgument(f"optimization_level must be 0..5 (TensorRT's default is 3); got {optimization_level}")
+        raise InvalidArgument(_("optimization_level must be 0..5 (TensorRT's default is 3); got {level}").format(
+            level=optimization_level))
     report = onnx if isinstance(onnx, ParseReport) else parse(onnx, flavour=flavour, network_flags=network_flags,
                                                                verbose=verbose)
     report.raise_for_errors()
@@ -324,8 +346,9 @@ def build_plan(onnx: bytes | str | os.PathLike | ParseReport, *, shapes: Shapes 
                 lo, opt, hi = (tuple(int(d) for d in s) for s in shapes[tensor.name])
             else:
                 if any(d < 0 for d in declared[1:]):
-                    raise BuildError(f"input {tensor.name!r} has dynamic dimensions besides the batch: "
-                                     f"{declared} | pass shapes={{{tensor.name!r}: (min, opt, max)}}")
+                    raise BuildError(_("input {name!r} has dynamic dimensions besides the batch: "
+                                       "{declared} | pass shapes={{{name!r}: (min, opt, max)}}").format(
+                                           name=tensor.name, declared=declared))
                 lo, opt, hi = profile_shapes(declared, batch)
             _check_profile(tensor.name, declared, lo, opt, hi)
             profile.set_shape(tensor.name, lo, opt, hi)  # type: ignore[arg-type]  # tuples convert to Dims implicitly
@@ -340,7 +363,8 @@ def build_plan(onnx: bytes | str | os.PathLike | ParseReport, *, shapes: Shapes 
         wanted = list(rtx_targets) if rtx_targets else (["CURRENT"] if gpu else list(_compat.RTX_DEFAULT_TARGETS))
         targets = _compat.set_rtx_targets(config, trt, wanted)
     elif rtx_targets:
-        raise InvalidArgument("rtx_targets only applies to TensorRT-RTX builds; TensorRT builds for the GPU it runs on")
+        raise InvalidArgument(_("rtx_targets only applies to TensorRT-RTX builds; TensorRT builds for the GPU it "
+                                "runs on"))
 
     cache = None
     if timing_cache is not None:
@@ -349,17 +373,17 @@ def build_plan(onnx: bytes | str | os.PathLike | ParseReport, *, shapes: Shapes 
             cache = config.create_timing_cache(raw)
             config.set_timing_cache(cache, False)
         else:
-            notes.append("timing cache skipped: TensorRT-RTX ignores it (it compiles kernels at load time and "
-                         "keeps a runtime cache instead)")
+            notes.append(_("timing cache skipped: TensorRT-RTX ignores it (it compiles kernels at load time and "
+                           "keeps a runtime cache instead)"))
 
     start = time.perf_counter()
     plan = builder.build_serialized_network(network, config)
     seconds = time.perf_counter() - start
     if plan is None:
-        detail = "\n".join(f"  - {e}" for e in logger.errors[-5:]) or "  (no error was logged)"
+        detail = "\n".join(f"  - {e}" for e in logger.errors[-5:]) or _("  (no error was logged)")
         hint = suggest_fix(" ".join(logger.errors))
-        raise BuildError(f"{flavour.label} could not build the engine:\n{detail}\n| {hint}; run with verbose=True for "
-                         "the full log")
+        raise BuildError(_("{flavour} could not build the engine:\n{detail}\n| {hint}; run with verbose=True for "
+                           "the full log").format(flavour=flavour.label, detail=detail, hint=hint))
     if cache is not None and timing_cache is not None:
         atomic_write(Path(timing_cache), bytes(config.get_timing_cache().serialize()))
 
@@ -390,13 +414,15 @@ def _check_shapes_name_inputs(shapes: Shapes | None, inputs: Sequence[Any]) -> N
     declared = {t.name: _dims(t.shape) for t in inputs}
     unknown = [name for name in shapes if name not in declared]
     if unknown:
-        raise InvalidArgument(f"shapes names {unknown}, which the network does not take | its inputs are "
-                              f"{declared} (-1 = dynamic) | key shapes by these names")
+        raise InvalidArgument(_("shapes names {unknown}, which the network does not take | its inputs are "
+                                "{declared} (-1 = dynamic) | key shapes by these names").format(
+                                    unknown=unknown, declared=declared))
     for name, triple in shapes.items():
         dims = declared[name]
         if all(d >= 0 for d in dims) and any(tuple(int(x) for x in s) != dims for s in triple):
-            raise InvalidArgument(f"shapes[{name!r}] = {tuple(tuple(s) for s in triple)}, but input {name!r} is "
-                                  f"static, {dims} | drop the entry, or export with a dynamic batch")
+            raise InvalidArgument(_("shapes[{name!r}] = {triple}, but input {name!r} is static, {dims} | drop the "
+                                    "entry, or export with a dynamic batch").format(
+                                        name=name, triple=tuple(tuple(s) for s in triple), dims=dims))
 
 
 def _dims(shape: Any) -> tuple[int, ...]:
@@ -407,21 +433,26 @@ def _dims(shape: Any) -> tuple[int, ...]:
 def _check_profile(name: str, declared: tuple[int, ...], lo: Sequence[int], opt: Sequence[int], hi: Sequence[int]) -> None:
     for label, shape in (("min", lo), ("opt", opt), ("max", hi)):
         if len(shape) != len(declared):
-            raise BuildError(f"profile for {name!r}: {label} shape {tuple(shape)} has {len(shape)} dims, the input has "
-                             f"{len(declared)} {declared} | give one size per dimension")
+            raise BuildError(_("profile for {name!r}: {label} shape {shape} has {count} dims, the input has "
+                               "{declared_count} {declared} | give one size per dimension").format(
+                                   name=name, label=label, shape=tuple(shape), count=len(shape),
+                                   declared_count=len(declared), declared=declared))
         fixed = [(i, d, s) for i, (d, s) in enumerate(zip(declared, shape)) if d >= 0 and d != s]
         if fixed:
             i, d, s = fixed[0]
-            raise BuildError(f"profile for {name!r}: {label} shape {tuple(shape)} sets dimension {i} to {s}, but the "
-                             f"ONNX fixes it at {d} | only dynamic (-1) dimensions may vary")
+            raise BuildError(_("profile for {name!r}: {label} shape {shape} sets dimension {i} to {size}, but the "
+                               "ONNX fixes it at {fixed} | only dynamic (-1) dimensions may vary").format(
+                                   name=name, label=label, shape=tuple(shape), i=i, size=s, fixed=d))
     zero = [(label, tuple(shape)) for label, shape in (("min", lo), ("opt", opt), ("max", hi))
             if any(s < 1 for d, s in zip(declared, shape) if d < 0)]
     if zero:
-        raise BuildError(f"profile for {name!r}: {zero[0][0]} shape {zero[0][1]} has a dynamic dimension of size < 1 "
-                         "(a batch of 0 computes nothing) | expected sizes >= 1")
+        raise BuildError(_("profile for {name!r}: {label} shape {shape} has a dynamic dimension of size < 1 "
+                           "(a batch of 0 computes nothing) | expected sizes >= 1").format(
+                               name=name, label=zero[0][0], shape=zero[0][1]))
     if not all(a <= b <= c for a, b, c in zip(lo, opt, hi)):
-        raise BuildError(f"profile for {name!r}: need min <= opt <= max in every dimension; got min {tuple(lo)}, "
-                         f"opt {tuple(opt)}, max {tuple(hi)} | reorder them")
+        raise BuildError(_("profile for {name!r}: need min <= opt <= max in every dimension; got min {lo}, "
+                           "opt {opt}, max {hi} | reorder them").format(name=name, lo=tuple(lo), opt=tuple(opt),
+                                                                       hi=tuple(hi)))
 
 
 def build(onnx: str | os.PathLike, *, out: str | os.PathLike | None = None, precision: str | None = None,
@@ -436,12 +467,14 @@ def build(onnx: str | os.PathLike, *, out: str | os.PathLike | None = None, prec
     """
     onnx = Path(onnx)
     if not onnx.exists():
-        raise ArtifactMissing(f"ONNX file {onnx} does not exist | export it first (Lab 02: tl.export.ensure_course_onnx())")
+        raise ArtifactMissing(_("ONNX file {path} does not exist | export it first (Lab 02: "
+                                "tl.export.ensure_course_onnx())").format(path=onnx))
     found = detect_precision(onnx)
     if precision is not None and precision != found:
-        raise BuildError(f"precision={precision!r} asked, but {onnx.name} is an {found} model | strongly typed "
-                         "networks take their precision from the ONNX | make an fp16/int8 ONNX with "
-                         "tl.precision.autocast_fp16(...) / tl.precision.quantize_int8(...) and build that")
+        raise BuildError(_("precision={precision!r} asked, but {name} is an {found} model | strongly typed "
+                           "networks take their precision from the ONNX | make an fp16/int8 ONNX with "
+                           "tl.precision.autocast_fp16(...) / tl.precision.quantize_int8(...) and build that").format(
+                               precision=precision, name=onnx.name, found=found))
     plan, facts = build_plan(onnx, shapes=shapes, batch=batch, workspace_mib=workspace_mib,
                              optimization_level=optimization_level, profiling_verbosity=profiling_verbosity,
                              timing_cache=timing_cache, rtx_targets=rtx_targets, flavour=flavour, verbose=verbose)
@@ -451,4 +484,7 @@ def build(onnx: str | os.PathLike, *, out: str | os.PathLike | None = None, prec
                           onnx_path=str(onnx), built_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                           **facts)
     write_plan(out, plan, meta)
-    return EngineBuild(out, meta, warnings)
+    settings = BuildSettings(str(onnx), str(out), found, {n: t["shape"] for n, t in facts["inputs"].items()},
+                             facts["profiles"], workspace_mib, optimization_level, str(profiling_verbosity).lower(),
+                             None if timing_cache is None else str(timing_cache))
+    return EngineBuild(out, meta, warnings, settings)

@@ -13,6 +13,7 @@ what to do next, so a learner can act on it without reading trtlab's source.
      │    └── PlanNotServable                      no Triton container in the course's table runs this plan
      ├── ExecutionFailed (RuntimeError)      the runtime refused a tensor address, an execution or a graph capture
      ├── PipelineError (RuntimeError)        Lab 04's frame pipeline: the engine refused to run inside it
+     ├── ToolFailed (RuntimeError)           a command-line tool (polygraphy) failed or ran past its time limit
      ├── UnsupportedFeature                  needs a newer TensorRT, a GPU, or a package that is not installed
      ├── TritonError                         the Triton server refused a request, a model or a configuration
      │    ├── ServerUnavailable (ConnectionError)  no server answers there (not started, crashed, another port)
@@ -52,6 +53,7 @@ __all__ = [
     "ServerUnavailable",
     "SolutionLeak",
     "SolutionMarkerError",
+    "ToolFailed",
     "TritonError",
     "TrtlabError",
     "UnsupportedFeature",
@@ -92,6 +94,11 @@ class EngineMismatch(TrtlabError):
 
 class ExecutionFailed(TrtlabError, RuntimeError):
     """The TensorRT-family runtime returned False: a tensor address it refused, or an execution it did not enqueue."""
+
+
+class ToolFailed(TrtlabError, RuntimeError):
+    """A command-line tool the course runs (``polygraphy ...``) exited with an error or ran past its time limit; the
+    message names the command and ends with its last output lines."""
 
 
 class UnsupportedFeature(TrtlabError):

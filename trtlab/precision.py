@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 
 from trtlab.errors import ArtifactMissing, ExportError, InputMismatch, InvalidArgument
+from trtlab.i18n import _
 from trtlab.runtime import ORT_DISABLED_OPTIMIZERS, predict
 
 __all__ = [
@@ -50,7 +51,8 @@ __all__ = [
 def _require(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
-        raise ArtifactMissing(f"ONNX file {path} does not exist | export it first (Lab 02: tl.export.ensure_course_onnx())")
+        raise ArtifactMissing(_("ONNX file {path} does not exist | export it first (Lab 02: "
+                                "tl.export.ensure_course_onnx())").format(path=path))
     return path
 
 
@@ -63,18 +65,21 @@ def _model_input(src: Path, input_name: str | None, data: np.ndarray | None, wha
     listed = "; ".join(map(str, specs.values()))
     if input_name is None:
         if len(specs) != 1:
-            raise InputMismatch(f"{what}: {src.name} has {len(specs)} inputs ({listed}) | pass input_name=... "
-                                "naming the one the data feeds")
+            raise InputMismatch(_("{what}: {name} has {count} inputs ({listed}) | pass input_name=... "
+                                  "naming the one the data feeds").format(what=what, name=src.name, count=len(specs),
+                                                                          listed=listed))
         input_name = next(iter(specs))
     if input_name not in specs:
-        raise InputMismatch(f"{what}: input_name={input_name!r}, but {src.name} takes {listed} | pass one of "
-                            f"{sorted(specs)} (or leave input_name out for a one-input model)")
+        raise InputMismatch(_("{what}: input_name={input_name!r}, but {name} takes {listed} | pass one of "
+                              "{names} (or leave input_name out for a one-input model)").format(
+                                  what=what, input_name=input_name, name=src.name, listed=listed, names=sorted(specs)))
     if data is not None:
         shape = specs[input_name].shape
         fixed = [(i, d) for i, d in enumerate(shape) if isinstance(d, int) and d > 0]
         if np.ndim(data) != len(shape) or any(np.shape(data)[i] != d for i, d in fixed):
-            raise InputMismatch(f"{what}: data of shape {np.shape(data)} for input {specs[input_name]} | expected "
-                                "the model's input shape with any batch, normalised like the model input")
+            raise InputMismatch(_("{what}: data of shape {shape} for input {spec} | expected "
+                                  "the model's input shape with any batch, normalised like the model input").format(
+                                      what=what, shape=np.shape(data), spec=specs[input_name]))
     return input_name
 
 
@@ -100,11 +105,13 @@ def _quiet() -> Iterator[io.StringIO]:
 
 
 def autocast_fp16(onnx_path: str | os.PathLike, out: str | os.PathLike | None = None, *, keep_io_types: bool = True,
-                  calibration_data: np.ndarray | None = None, input_name: str | None = None) -> Path:
+                  calibration_data: np.ndarray | None = None, input_name: str | None = None,
+                  keep_fp32_ops: Sequence[str] = ()) -> Path:
     """FP16 ONNX with ModelOpt AutoCast (what replaces ``BuilderFlag.FP16``); fp32 I/O kept by default.
 
     AutoCast keeps nodes whose values would overflow fp16 in fp32; ``calibration_data`` (real inputs) lets it
     measure that instead of guessing from random inputs. ``input_name`` defaults to the file's only input.
+    ``keep_fp32_ops``: ONNX op types to leave in fp32 (AutoCast's ``op_types_to_exclude``), e.g. ("ReduceMean",).
     """
     import onnx
     from modelopt.onnx.autocast import convert_to_mixed_precision
@@ -123,11 +130,12 @@ def autocast_fp16(onnx_path: str | os.PathLike, out: str | os.PathLike | None = 
             with _quiet():
                 model = convert_to_mixed_precision(onnx_path=str(src), low_precision_type="fp16",
                                                    keep_io_types=keep_io_types, calibration_data=calib,
+                                                   op_types_to_exclude=list(keep_fp32_ops) or None,
                                                    providers=["cpu"])
         except Exception as err:
-            raise ExportError(f"ModelOpt AutoCast failed on {src.name}: {type(err).__name__}: {err} | check that the "
-                          "ONNX loads in ONNX "
-                              "Runtime (Lab 02) and that calibration_data matches the input shape") from err
+            raise ExportError(_("ModelOpt AutoCast failed on {name}: {kind}: {err} | check that the ONNX loads in "
+                                "ONNX Runtime (Lab 02) and that calibration_data matches the input shape").format(
+                                    name=src.name, kind=type(err).__name__, err=err)) from err
     onnx.save(model, str(out))
     return out
 
@@ -146,22 +154,24 @@ def quantize_int8(onnx_path: str | os.PathLike, calibration_data: np.ndarray, ou
     src = _require(onnx_path)
     data = np.asarray(calibration_data)
     if data.dtype != np.float32:
-        raise InputMismatch(f"calibration_data: got {data.dtype} of shape {data.shape}, expected float32 "
-                            "normalised like the model input | use tl.data.to_numpy_input(dataset.images[idx], meta)")
+        raise InputMismatch(_("calibration_data: got {dtype} of shape {shape}, expected float32 "
+                              "normalised like the model input | use tl.data.to_numpy_input(dataset.images[idx], "
+                              "meta)").format(dtype=data.dtype, shape=data.shape))
     input_name = _model_input(src, input_name, data, "quantize_int8 calibration_data")
     if len(data) < 32:
-        raise InputMismatch(f"calibration_data: got {len(data)} images; use at least 32 (a few hundred is typical) "
-                            "so the activation ranges are measured, not guessed")
+        raise InputMismatch(_("calibration_data: got {count} images; use at least 32 (a few hundred is typical) "
+                              "so the activation ranges are measured, not guessed").format(count=len(data)))
     out = Path(out) if out else src.with_name(f"{src.stem}.int8-{tool}.onnx")
     if tool == "modelopt":
         method = method or "entropy"
         if method not in ("entropy", "max"):
-            raise InvalidArgument(f"ModelOpt INT8 calibration method must be 'entropy' or 'max'; got {method!r}")
+            raise InvalidArgument(_("ModelOpt INT8 calibration method must be 'entropy' or 'max'; got "
+                                    "{method!r}").format(method=method))
         _modelopt_quantize(src, data, out, method, high_precision, input_name)
     elif tool == "ort":
         _ort_quantize_static(src, data, out, method or "minmax", input_name)
     else:
-        raise InvalidArgument(f"tool must be 'modelopt' or 'ort'; got {tool!r}")
+        raise InvalidArgument(_("tool must be 'modelopt' or 'ort'; got {tool!r}").format(tool=tool))
     return out
 
 
@@ -184,8 +194,9 @@ def _modelopt_quantize(src: Path, data: np.ndarray, out: Path, method: str, high
         done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not out.exists():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
-        raise ExportError(f"ModelOpt INT8 quantization of {src.name} failed (exit {done.returncode}):\n{tail}\n"
-                          f"| the command was: {' '.join(cmd)}")
+        raise ExportError(_("ModelOpt INT8 quantization of {name} failed (exit {code}):\n{tail}\n"
+                            "| the command was: {command}").format(name=src.name, code=done.returncode, tail=tail,
+                                                                  command=" ".join(cmd)))
 
 
 def _ort_quantize_static(src: Path, data: np.ndarray, out: Path, method: str, input_name: str) -> None:
@@ -195,7 +206,8 @@ def _ort_quantize_static(src: Path, data: np.ndarray, out: Path, method: str, in
 
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile}
     if method not in methods:
-        raise InvalidArgument(f"ORT calibration method must be 'minmax' or 'percentile'; got {method!r}")
+        raise InvalidArgument(_("ORT calibration method must be 'minmax' or 'percentile'; got {method!r}").format(
+            method=method))
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -250,8 +262,8 @@ def _io_names(runner: Any, input_name: str | None, output_name: str | None) -> t
     outs = list(runner.outputs()) if hasattr(runner, "outputs") else ["logits"]
     if input_name is None:
         if len(ins) != 1:
-            raise InputMismatch(f"{getattr(runner, 'name', 'runner')} takes inputs {ins} | pass input_name=... "
-                                "naming the one x feeds")
+            raise InputMismatch(_("{runner} takes inputs {ins} | pass input_name=... naming the one x feeds").format(
+                runner=getattr(runner, "name", "runner"), ins=ins))
         input_name = ins[0]
     return input_name, output_name or outs[0]
 
@@ -263,8 +275,9 @@ def predict_logits(runner: Any, x: np.ndarray, *, batch_size: int = 250, input_n
     input_name, output_name = _io_names(runner, input_name, output_name)
     result = predict(runner, x, batch_size=batch_size, input_name=input_name)
     if output_name not in result:
-        raise InputMismatch(f"{getattr(runner, 'name', 'runner')} has no output {output_name!r}; it returns "
-                            f"{sorted(result)} | pass output_name= one of those")
+        raise InputMismatch(_("{runner} has no output {name!r}; it returns {outputs} | pass output_name= one of "
+                              "those").format(runner=getattr(runner, "name", "runner"), name=output_name,
+                                              outputs=sorted(result)))
     return result[output_name].astype(np.float32)
 
 
@@ -337,7 +350,8 @@ def accuracy_table(models: Mapping[str, Any], x: np.ndarray, labels: np.ndarray,
     names default to each model's only input and first output (:func:`predict_logits`).
     """
     if len(x) != len(labels):
-        raise InputMismatch(f"accuracy_table: {len(x)} images but {len(labels)} labels | pass matching arrays")
+        raise InputMismatch(_("accuracy_table: {images} images but {labels} labels | pass matching arrays").format(
+            images=len(x), labels=len(labels)))
     reference = reference or next(iter(models))
     logits: dict[str, np.ndarray] = {}
     backends: dict[str, str] = {}
@@ -369,7 +383,7 @@ def representative_indices(brightness: np.ndarray, labels: np.ndarray, n: int, *
     will see (Lab 03's exercise asks you to write this)."""
     brightness, labels = np.asarray(brightness), np.asarray(labels)
     if n > len(labels):
-        raise InvalidArgument(f"asked for {n} calibration images from a set of {len(labels)}")
+        raise InvalidArgument(_("asked for {n} calibration images from a set of {size}").format(n=n, size=len(labels)))
     rng = np.random.default_rng(seed)
     edges = np.quantile(brightness, np.linspace(0, 1, strata + 1)[1:-1])
     level = np.digitize(brightness, edges)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import torch
 
@@ -138,3 +140,20 @@ def test_parity_metrics_stub_and_hang(fails_within_limit):
 
     assert_not_done(lab02.parity_metrics, stub)
     fails_within_limit(lab02.parity_metrics)
+
+
+def test_parity_metrics_verdict_and_hint_in_chinese():
+    """A real wrong answer (the max of the signed difference) judged in Chinese, numbers kept; then English again."""
+    from trtlab import i18n
+
+    i18n.set_language("zh_CN")
+    try:
+        result = assert_fails(lab02.parity_metrics, _with(max_abs=lambda r, c: float((c - r).max())),
+                              r"你对带符号的差取了最大值.*请先取 np\.abs")
+        assert re.search(r"max_abs = [\d.]+，应为 [\d.]+（40×10 个 logits）", result.message), result.message
+        assert lab02.parity_metrics.hint(2).startswith("💡 提示 2/3（lab02.parity_metrics）：在取最大值*之前*先取绝对值")
+        assert lab02.parity_metrics.shown_title == "一致性指标：最大 |Δ| 与 top-1 一致率"
+    finally:
+        i18n.set_language("en")
+    assert "you took the max of the signed difference" in lab02.parity_metrics.evaluate(
+        _with(max_abs=lambda r, c: float((c - r).max()))).message

@@ -256,3 +256,100 @@ def test_choose_calibration_stub_and_hang(fails_within_limit):
 def test_every_exercise_has_three_hints():
     for ex in (lab03.build_plan, lab03.run_engine, lab03.choose_calibration):
         assert len(ex.hints) == 3 and all(len(h) > 40 for h in ex.hints)
+
+
+# ---------------------------------------------------------------- fp32_layers
+
+FLOATS = ("float32", "float16", "bfloat16", "float8", "float4")
+
+
+def fp32_loop(layers):
+    found = []
+    for layer in layers:
+        ins = [d for d in layer.inputs if d in FLOATS]
+        outs = [d for d in layer.outputs if d in FLOATS]
+        if ins and outs and set(ins + outs) == {"float32"}:
+            found.append(layer.name)
+    return found
+
+
+def fp32_sets(layers):
+    """Another style: a set comprehension that keeps only floating types, returned as a set."""
+    def floats(dtypes):
+        return {d for d in dtypes if d.startswith(("float", "bfloat"))}
+
+    return {l.name for l in layers if floats(l.inputs) == {"float32"} == floats(l.outputs)}
+
+
+def counts_fp16_layers(layers):
+    return [l.name for l in layers if "float16" in l.inputs + l.outputs]
+
+
+def only_inputs(layers):
+    return [l.name for l in layers if l.inputs and all(d == "float32" for d in l.inputs)]
+
+
+def only_outputs(layers):
+    return [l.name for l in layers if l.inputs and all(d == "float32" for d in l.outputs)]
+
+
+def includes_constants(layers):
+    return [l.name for l in layers if all(d == "float32" for d in l.inputs + l.outputs if d in FLOATS)
+            and any(d in FLOATS for d in l.outputs)]
+
+
+def tensorrt_spelling(layers):
+    return [l.name for l in layers if l.inputs and set(l.inputs + l.outputs) == {"FLOAT"}]
+
+
+def test_fp32_layers_accepts_other_styles():
+    assert_passes(lab03.fp32_layers, fp32_loop)
+    assert_passes(lab03.fp32_layers, fp32_sets)
+
+
+def test_fp32_layers_rejects_fp16_layers():
+    assert_fails(lab03.fp32_layers, counts_fp16_layers, r"runs in \['float16'\]: you returned lower-precision layers")
+
+
+def test_fp32_layers_rejects_looking_only_at_inputs():
+    assert_fails(lab03.fp32_layers, only_inputs, r"reads float32 but writes \['float16'\].*only at the inputs")
+
+
+def test_fp32_layers_rejects_looking_only_at_outputs():
+    assert_fails(lab03.fp32_layers, only_outputs, r"converts back to FP32.*only at the outputs")
+
+
+def test_fp32_layers_rejects_constants():
+    assert_fails(lab03.fp32_layers, includes_constants, r"constant layer: it reads nothing")
+
+
+def test_fp32_layers_names_the_dtype_spelling():
+    assert_fails(lab03.fp32_layers, tensorrt_spelling, r"returned no layer.*'float32'")
+
+
+def test_fp32_layers_wants_names():
+    assert_fails(lab03.fp32_layers, lambda layers: [l for l in layers if fp32_loop([l])], r"layer \*names\*")
+
+
+def test_fp32_layers_todo_is_not_done():
+    def todo(layers):
+        raise NotImplementedError
+
+    assert_not_done(lab03.fp32_layers, todo)
+
+
+def test_choose_calibration_verdict_and_hint_in_chinese():
+    """The first n images (the darkest: the pool is sorted) judged in Chinese, numbers kept; then English again."""
+    from trtlab import i18n
+
+    i18n.set_language("zh_CN")
+    try:
+        result = assert_fails(lab03.choose_calibration, lambda b, l, n, seed=0: np.arange(n),
+                              r"你的 256 张图像中没有一张来自 2000 张图像池中最亮的 10%.*INT8.*可能的原因")
+        assert "brightest" not in result.message, result.message
+        assert lab03.choose_calibration.hint(2).startswith("💡 提示 2/3（lab03.choose_calibration）：你拿到的图像池按亮度")
+        assert lab03.choose_calibration.shown_title == "选择覆盖输入范围的校准集"
+    finally:
+        i18n.set_language("en")
+    assert "none of your 256 images comes from the brightest 10%" in lab03.choose_calibration.evaluate(
+        lambda b, l, n, seed=0: np.arange(n)).message

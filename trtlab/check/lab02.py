@@ -11,6 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from trtlab.check import Mismatch, exercise
+from trtlab.i18n import N_, _
 
 __all__ = ["export_model", "parity_metrics"]
 
@@ -66,12 +67,12 @@ def _export_tolerance(model: Any, x: Any, width: int, size: int) -> float:
     return 4 * k * U32 * max(1.0, largest[0])
 
 
-@exercise("lab02.export_model", title="Export to ONNX: named I/O, a dynamic batch, opset 18, one file", hints=(
-    "One call to torch.onnx.export(model, (example,), path, ...): the example input fixes every dimension you do "
-    "not declare dynamic.",
-    "Name the tensors (input_names=['images'], output_names=['logits']), ask for opset_version=18 and "
-    "external_data=False (one self-contained file). With the dynamo exporter, declare the batch dynamic with "
-    "dynamic_shapes=({0: torch.export.Dim('batch')},); use an example batch of 2, not 1.",
+@exercise("lab02.export_model", title=N_("Export to ONNX: named I/O, a dynamic batch, opset 18, one file"), hints=(
+    N_("One call to torch.onnx.export(model, (example,), path, ...): the example input fixes every dimension you do "
+       "not declare dynamic."),
+    N_("Name the tensors (input_names=['images'], output_names=['logits']), ask for opset_version=18 and "
+       "external_data=False (one self-contained file). With the dynamo exporter, declare the batch dynamic with "
+       "dynamic_shapes=({0: torch.export.Dim('batch')},); use an example batch of 2, not 1."),
     "x = torch.zeros(2, 3, input_size, input_size); torch.onnx.export(model.eval(), (x,), path, "
     "input_names=['images'], output_names=['logits'], opset_version=18, dynamo=True, external_data=False, verbose=False, "
     "dynamic_shapes=({0: torch.export.Dim('batch')},))",
@@ -82,7 +83,7 @@ def export_model(fn: Callable[..., Any]) -> str:
     notes = []
     for classes, width, size in _EXPORT_CASES:
         notes.append(_check_one_export(fn, classes, width, size))
-    return "; ".join(notes) + "; batches 1 and 5 match PyTorch"
+    return "; ".join(notes) + _("; batches 1 and 5 match PyTorch")
 
 
 def _check_one_export(fn: Callable[..., Any], classes: int, width: int, size: int) -> str:
@@ -98,33 +99,38 @@ def _check_one_export(fn: Callable[..., Any], classes: int, width: int, size: in
         with quiet_exporter(), contextlib.redirect_stdout(io.StringIO()):
             fn(model, str(path), input_size=size)
         if not path.exists():
-            raise Mismatch(f"no file at the path you were given ({path.name}): pass `path` to torch.onnx.export")
+            raise Mismatch(_("no file at the path you were given ({name}): pass `path` to torch.onnx.export").format(
+                name=path.name))
         extra = [p.name for p in Path(tmp).iterdir() if p.name != path.name]
         if extra:
-            raise Mismatch(f"the export also wrote {extra}: the weights went to a separate external-data file. "
-                           "Pass external_data=False so the .onnx is self-contained (TensorRT and Triton get one file)")
+            raise Mismatch(_("the export also wrote {extra}: the weights went to a separate external-data file. "
+                             "Pass external_data=False so the .onnx is self-contained (TensorRT and Triton get one "
+                             "file)").format(extra=extra))
         proto = onnx.load(str(path))
         opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
         if opset < 18:
-            raise Mismatch(f"opset {opset}, expected 18 or newer: pass opset_version=18")
+            raise Mismatch(_("opset {opset}, expected 18 or newer: pass opset_version=18").format(opset=opset))
         inits = {i.name for i in proto.graph.initializer}
         inputs = [i for i in proto.graph.input if i.name not in inits]
         names_in, names_out = [i.name for i in inputs], [o.name for o in proto.graph.output]
         if names_in != ["images"]:
-            raise Mismatch(f"the input is named {names_in}, expected ['images']: pass input_names=['images'] "
-                           "(later labs, Triton configs and runners look tensors up by name)")
+            raise Mismatch(_("the input is named {names}, expected ['images']: pass input_names=['images'] "
+                             "(later labs, Triton configs and runners look tensors up by name)").format(names=names_in))
         if names_out != ["logits"]:
-            raise Mismatch(f"the output is named {names_out}, expected ['logits']: pass output_names=['logits']")
+            raise Mismatch(_("the output is named {names}, expected ['logits']: pass output_names=['logits']").format(
+                names=names_out))
         dims = inputs[0].type.tensor_type.shape.dim
         shape = [d.dim_param or d.dim_value for d in dims]
         if len(shape) != 4 or shape[1:] != [3, size, size]:
-            raise Mismatch(f"called with input_size={size}, the input shape is {shape}, expected [batch, 3, {size}, "
-                           f"{size}]: build the example input from the input_size argument, "
-                           "torch.zeros(2, 3, input_size, input_size), do not hard-code the size")
+            raise Mismatch(_("called with input_size={size}, the input shape is {shape}, expected [batch, 3, {size}, "
+                             "{size}]: build the example input from the input_size argument, "
+                             "torch.zeros(2, 3, input_size, input_size), do not hard-code the size").format(
+                                 size=size, shape=shape))
         if isinstance(shape[0], int) and shape[0] > 0:
-            raise Mismatch(f"the batch dimension is fixed at {shape[0]}: declare it dynamic "
-                           "(dynamic_shapes=({0: torch.export.Dim('batch')},) with dynamo, dynamic_axes with the "
-                           "legacy exporter), or the engine will only accept that one batch size")
+            raise Mismatch(_("the batch dimension is fixed at {batch}: declare it dynamic "
+                             "(dynamic_shapes=({{0: torch.export.Dim('batch')}},) with dynamo, dynamic_axes with the "
+                             "legacy exporter), or the engine will only accept that one batch size").format(
+                                 batch=shape[0]))
         session = ort_session(path)
         model.eval()
         for batch in (1, 5):
@@ -134,15 +140,17 @@ def _check_one_export(fn: Callable[..., Any], classes: int, width: int, size: in
                 want = model(x).numpy()
             allowed = _export_tolerance(model, x, width, size)
             if got.shape != want.shape:
-                raise Mismatch(f"at batch {batch} ONNX Runtime returns shape {got.shape}, PyTorch {want.shape}: "
-                               "export the model you were given, unchanged")
+                raise Mismatch(_("at batch {batch} ONNX Runtime returns shape {got}, PyTorch {want}: "
+                                 "export the model you were given, unchanged").format(
+                                     batch=batch, got=got.shape, want=want.shape))
             diff = float(np.abs(got.astype(np.float64) - want).max())
             if diff > allowed:
-                raise Mismatch(f"at batch {batch} ONNX Runtime's logits differ from PyTorch's by {diff:.3g} "
-                               f"(allowed {allowed:.2g}, the float32 bound). Likely causes: a model other than "
-                               "the one you were given was exported, or its weights were changed before the export")
-    return (f"{classes} classes at {size}×{size}: opset {opset}, images[{shape[0]}, 3, {size}, {size}] → logits, "
-            "one file")
+                raise Mismatch(_("at batch {batch} ONNX Runtime's logits differ from PyTorch's by {diff:.3g} "
+                                 "(allowed {allowed:.2g}, the float32 bound). Likely causes: a model other than "
+                                 "the one you were given was exported, or its weights were changed before the "
+                                 "export").format(batch=batch, diff=diff, allowed=allowed))
+    return _("{classes} classes at {size}×{size}: opset {opset}, images[{batch}, 3, {size}, {size}] → logits, "
+             "one file").format(classes=classes, size=size, opset=opset, batch=shape[0])
 
 
 def _parity_case(rows: int, classes: int, flips: tuple[int, ...], seed: int, candidate_dtype: Any,
@@ -177,9 +185,10 @@ _AGREEMENT_ATOL = 2 * U32
 def _scalar(got: dict, key: str) -> float:
     value = got[key]
     if np.ndim(value) != 0:
-        raise Mismatch(f"{key} is an array of shape {np.shape(value)}, expected one number: reduce over all elements "
-                       "(no axis argument)" if key == "max_abs" else
-                       f"{key} is an array of shape {np.shape(value)}, expected one number: take the mean over rows")
+        raise Mismatch((_("{key} is an array of shape {shape}, expected one number: reduce over all elements "
+                          "(no axis argument)") if key == "max_abs" else
+                        _("{key} is an array of shape {shape}, expected one number: take the mean over "
+                          "rows")).format(key=key, shape=np.shape(value)))
     return float(value)
 
 
@@ -188,21 +197,23 @@ def _check_max_abs(g_abs: float, ref: np.ndarray, cand: np.ndarray) -> None:
     max_abs = float(np.abs(diff).max())
     if abs(g_abs - max_abs) <= _MAX_ABS_RTOL * max_abs:
         return
-    shown = f"max_abs = {g_abs:.6g}, expected {max_abs:.6g} ({len(ref)}×{ref.shape[1]} logits)"
+    shown = _("max_abs = {got:.6g}, expected {want:.6g} ({rows}×{classes} logits)").format(
+        got=g_abs, want=max_abs, rows=len(ref), classes=ref.shape[1])
     # a wrong formula computed in float32 is off by at most ~k·u (k ≤ 1000 terms): recognise it to 1e-5 relative
     close = lambda value: abs(g_abs - value) <= 1e-5 * abs(value)  # noqa: E731
     if close(diff.max()) or close(-diff.min()):
-        raise Mismatch(f"{shown}: you took the max of the signed difference, so the largest difference of the other "
-                       "sign was missed. Take np.abs first")
+        raise Mismatch(_("{shown}: you took the max of the signed difference, so the largest difference of the "
+                         "other sign was missed. Take np.abs first").format(shown=shown))
     if close(np.abs(diff).mean()):
-        raise Mismatch(f"{shown}: that is the mean absolute difference; parity is about the worst element, take "
-                       "the max")
+        raise Mismatch(_("{shown}: that is the mean absolute difference; parity is about the worst element, take "
+                         "the max").format(shown=shown))
     if close(np.abs(diff).sum(axis=1).max()):
-        raise Mismatch(f"{shown}: that is the largest row sum of |Δ| (np.linalg.norm(..., ord=np.inf) on a 2-D array "
-                       "is a matrix norm); take np.abs(...).max() over all elements")
+        raise Mismatch(_("{shown}: that is the largest row sum of |Δ| (np.linalg.norm(..., ord=np.inf) on a 2-D "
+                         "array is a matrix norm); take np.abs(...).max() over all elements").format(shown=shown))
     if close((np.abs(diff) / np.abs(ref.astype(np.float64))).max()):
-        raise Mismatch(f"{shown}: that is the largest *relative* difference; the absolute one is asked for")
-    raise Mismatch(f"{shown}: the largest |candidate − reference| over all elements")
+        raise Mismatch(_("{shown}: that is the largest *relative* difference; the absolute one is asked "
+                         "for").format(shown=shown))
+    raise Mismatch(_("{shown}: the largest |candidate − reference| over all elements").format(shown=shown))
 
 
 def _check_agreement(g_agree: float, ref: np.ndarray, cand: np.ndarray) -> None:
@@ -211,27 +222,32 @@ def _check_agreement(g_agree: float, ref: np.ndarray, cand: np.ndarray) -> None:
     agree = float(same.mean())
     if abs(g_agree - agree) <= _AGREEMENT_ATOL:
         return
-    shown = f"top1_agreement = {g_agree:.6g}, expected {agree:.6g} ({int(same.sum())} of {rows} rows agree)"
+    shown = _("top1_agreement = {got:.6g}, expected {want:.6g} ({count} of {rows} rows agree)").format(
+        got=g_agree, want=agree, count=int(same.sum()), rows=rows)
     if np.isclose(g_agree, 100 * agree):
-        raise Mismatch(f"{shown}: that is a percentage; a fraction between 0 and 1 is asked for (drop the × 100)")
+        raise Mismatch(_("{shown}: that is a percentage; a fraction between 0 and 1 is asked for (drop the × "
+                         "100)").format(shown=shown))
     if np.isclose(g_agree, same.sum()):
-        raise Mismatch(f"{shown}: that is the count of matching rows; divide by the number of rows (or use .mean())")
+        raise Mismatch(_("{shown}: that is the count of matching rows; divide by the number of rows (or use "
+                         ".mean())").format(shown=shown))
     if g_agree == 0 and 0 < agree < 1:
-        raise Mismatch(f"{shown}: 0 is what integer division (//) gives for a count below the number of rows; "
-                       "use / or .mean()")
+        raise Mismatch(_("{shown}: 0 is what integer division (//) gives for a count below the number of rows; "
+                         "use / or .mean()").format(shown=shown))
     if np.isclose(g_agree, 1 - agree):
-        raise Mismatch(f"{shown}: that is the fraction of rows that *disagree*; count the rows whose top-1 classes "
-                       "are equal")
+        raise Mismatch(_("{shown}: that is the fraction of rows that *disagree*; count the rows whose top-1 "
+                         "classes are equal").format(shown=shown))
     if np.isclose(g_agree, float((cand.argmax(0) == ref.argmax(0)).mean())):
-        raise Mismatch(f"{shown}: the argmax went over axis 0 (images); the class axis of N×classes logits is axis 1")
-    raise Mismatch(f"{shown}. Likely cause: the rows compared are not argmax(axis=1) of the two arrays, row by row")
+        raise Mismatch(_("{shown}: the argmax went over axis 0 (images); the class axis of N×classes logits is "
+                         "axis 1").format(shown=shown))
+    raise Mismatch(_("{shown}. Likely cause: the rows compared are not argmax(axis=1) of the two arrays, row by "
+                     "row").format(shown=shown))
 
 
-@exercise("lab02.parity_metrics", title="Parity metrics: max |Δ| and top-1 agreement", hints=(
-    "Two numbers: the largest absolute difference between the two logit arrays, and the fraction of rows whose "
-    "top-1 class is the same.",
-    "Take the absolute value *before* the max (a large negative difference counts too). The predicted class of "
-    "a row is the argmax over the class axis (axis=1), compared between the two arrays, not with labels.",
+@exercise("lab02.parity_metrics", title=N_("Parity metrics: max |Δ| and top-1 agreement"), hints=(
+    N_("Two numbers: the largest absolute difference between the two logit arrays, and the fraction of rows whose "
+       "top-1 class is the same."),
+    N_("Take the absolute value *before* the max (a large negative difference counts too). The predicted class of "
+       "a row is the argmax over the class axis (axis=1), compared between the two arrays, not with labels."),
     "diff = np.abs(candidate.astype(np.float64) - reference); return {'max_abs': float(diff.max()), "
     "'top1_agreement': float((candidate.argmax(1) == reference.argmax(1)).mean())}",
 ), time_limit_s=20)  # measured < 0.1 s: three calls on arrays of at most 37×1000
@@ -242,15 +258,16 @@ def parity_metrics(fn: Callable[[np.ndarray, np.ndarray], Any]) -> str:
         ref, cand = _parity_case(*case)
         got = fn(ref.copy(), cand.copy())
         if not isinstance(got, dict) or not {"max_abs", "top1_agreement"} <= set(got):
-            raise Mismatch(f"your function returned {type(got).__name__}"
-                           f"{' with keys ' + str(sorted(got)) if isinstance(got, dict) else ''}; expected a dict "
-                           "with keys 'max_abs' and 'top1_agreement'")
+            keys = _(" with keys {keys}").format(keys=sorted(got)) if isinstance(got, dict) else ""
+            raise Mismatch(_("your function returned {kind}{keys}; expected a dict with keys 'max_abs' and "
+                             "'top1_agreement'").format(kind=type(got).__name__, keys=keys))
         _check_max_abs(_scalar(got, "max_abs"), ref, cand)
         _check_agreement(_scalar(got, "top1_agreement"), ref, cand)
-        notes.append(f"{len(ref)}×{ref.shape[1]} {cand.dtype}: agreement "
-                     f"{float((cand.argmax(1) == ref.argmax(1)).mean()):.4f}")
-    ref, _ = _parity_case(*_PARITY_CASES[0])
+        notes.append(_("{rows}×{classes} {dtype}: agreement {agree:.4f}").format(
+            rows=len(ref), classes=ref.shape[1], dtype=cand.dtype, agree=float((cand.argmax(1) == ref.argmax(1)).mean())))
+    ref, _candidate = _parity_case(*_PARITY_CASES[0])
     same = fn(ref.copy(), ref.copy())
     if float(same["max_abs"]) != 0.0 or float(same["top1_agreement"]) != 1.0:
-        raise Mismatch(f"identical arrays gave {same}, expected max_abs 0.0 and top1_agreement 1.0")
-    return "max |Δ| and top-1 agreement are right for " + ", ".join(notes) + ", and for identical arrays"
+        raise Mismatch(_("identical arrays gave {same}, expected max_abs 0.0 and top1_agreement 1.0").format(same=same))
+    return _("max |Δ| and top-1 agreement are right for {notes}, and for identical arrays").format(
+        notes=", ".join(notes))
