@@ -8,8 +8,9 @@
 #   GPU machine:  bash tools/gpu_carry.sh receive           # in every call that carries one .whl/sK folder
 #                 export PYTHONPATH=/tmp/site:$PWD          # once every part arrived, the wheels are installed there
 #
-# Each stage folder holds parts and whole wheels of at most STAGE_MB (default 64 MB) together, so that it fits one
-# call with the working tree. `receive` installs each wheel as soon as all its parts are in /tmp/trtlab-parts.
+# Each stage folder holds parts and whole wheels of at most STAGE_MB (default 56 MB) together, so that it fits one
+# call with the working tree (about 4 MB today; 64 MiB in all). `receive` installs each wheel as soon as all its
+# parts are in /tmp/trtlab-parts.
 set -euo pipefail
 cmd=${1:?usage: gpu_carry.sh prepare|receive}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,7 +38,7 @@ jupyter=(nbval nbclient nbformat jupyter_client jupyter_core ipykernel ipython t
   nest_asyncio ipywidgets widgetsnbextension jupyterlab_widgets debugpy)
 
 prepare() {
-  local dl="$whl/download" stage_mb=${STAGE_MB:-64}
+  local dl="$whl/download" stage_mb=${STAGE_MB:-56}
   rm -rf "$whl"; mkdir -p "$dl"
   local plat=(--platform manylinux_2_35_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
               --platform manylinux_2_24_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
