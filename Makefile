@@ -1,7 +1,8 @@
 # trtlab, in two commands:
 #   make lab    set up .venv (pinned versions), copy the labs to my-labs/ (your copy) and open JupyterLab there
 #   make test   set up .venv with the test extras and run the whole test suite (unit tests + every solution notebook)
-# Other targets: make labs (regenerate labs/ from solutions/), make doctor, make test-gpu (on a GPU machine).
+# Other targets: make labs (regenerate labs/ and the Chinese labs/zh_CN/ from solutions/), make doctor, make test-gpu.
+# make lab LAB_LANG=zh_CN opens the Simplified Chinese labs (README.zh-CN.md).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV ?= .venv
@@ -16,10 +17,14 @@ NODEPS := $(shell grep -E '^(nvidia-pytriton)==' $(CONSTRAINTS))
 JUPYTER_PORT ?= 8888
 # make lab serves the learner's copy LAB_DIR, never labs/ (generated, compared by the tests); LAB_ARGS go to
 # JupyterLab as they are, e.g. make lab LAB_ARGS="--no-browser --ip=0.0.0.0".
-LAB_DIR ?= my-labs
+# make lab LAB_LANG=zh_CN: the Simplified Chinese labs (generated from the same solutions + i18n/zh_CN/ catalogs) in
+# my-labs/zh_CN, with checks, hints and the doctor in Chinese. (Not LANG: that is the locale variable.)
+LAB_LANG ?=
+LAB_DIR ?= my-labs$(if $(LAB_LANG),/$(LAB_LANG))
 LAB_ARGS ?=
 # JupyterLab refuses to start as root (containers, cloud VMs) without --allow-root: passed only when uid is 0.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ENV := $(if $(LAB_LANG),TRTLAB_LANG=$(LAB_LANG))
 
 .PHONY: setup lab test test-gpu labs doctor system-deps clean
 
@@ -43,10 +48,10 @@ $(VENV)/.test: $(VENV)/.course
 setup: $(VENV)/.course
 
 lab: setup
-	$(BIN)/python -m trtlab doctor || true
-	$(BIN)/python -m trtlab.course build-labs --out "$(LAB_DIR)" --keep-edited
+	$(LAB_ENV) $(BIN)/python -m trtlab doctor || true
+	$(BIN)/python -m trtlab.course build-labs --out "$(LAB_DIR)" --keep-edited $(if $(LAB_LANG),--lang $(LAB_LANG))
 	@$(if $(ALLOW_ROOT),echo "make lab: running as root (uid 0): passing --allow-root to JupyterLab",true)
-	$(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" --port=$(JUPYTER_PORT) $(ALLOW_ROOT) $(LAB_ARGS)
+	$(LAB_ENV) $(BIN)/jupyter lab --ServerApp.root_dir="$(LAB_DIR)" --port=$(JUPYTER_PORT) $(ALLOW_ROOT) $(LAB_ARGS)
 
 system-deps:
 	bash tools/system-deps.sh
@@ -64,6 +69,7 @@ test-gpu:
 
 labs: setup
 	$(BIN)/python -m trtlab.course build-labs --instructor
+	$(BIN)/python -m trtlab.course build-labs --lang zh_CN --instructor
 
 doctor: setup
 	$(BIN)/python -m trtlab doctor

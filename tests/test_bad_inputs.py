@@ -214,3 +214,35 @@ def test_an_rtx_plan_built_on_compute_capability_9_0_is_still_refused_there():
                                  precision="fp32", onnx_sha256="a", plan_sha256="b", plan_bytes=1, profiles={})
     with pytest.raises(EngineMismatch, match="does not support at all"):
         engine.check_compatible(meta, backend="tensorrt_rtx", backend_version="1.7.1.116", compute_capability=(9, 0))
+
+
+def test_engine_refusals_speak_chinese_when_asked_and_keep_versions_and_names(built, tmp_path, monkeypatch):
+    from trtlab import i18n
+
+    monkeypatch.setattr(env, "runtime_flavour", lambda: None)
+    copy = _copy_plan(built, tmp_path, backend_version="1.0.0")
+    meta = engine.EngineMetadata(backend="tensorrt", backend_version="10.8.0.43", cuda_version="12.8",
+                                 gpu_name="NVIDIA A100", compute_capability="8.0", rtx_targets=None, precision="fp16",
+                                 onnx_sha256="a", plan_sha256="b", plan_bytes=1, profiles={}, onnx_path="m.onnx")
+    try:
+        i18n.set_language("zh_CN")
+        with pytest.raises(EngineMismatch, match=r"^引擎 copy\.plan 由 TensorRT-RTX 1\.0\.0 构建；本机安装的是 "
+                                                 r"TensorRT-RTX .*plan 只能在构建它的那个 TensorRT 版本中加载"):
+            engine.load_plan(copy)
+        with pytest.raises(EngineMismatch) as err:  # a plan from another GPU
+            engine.check_compatible(meta, backend="tensorrt", backend_version="10.8.0.43", compute_capability=(9, 0),
+                                    gpu_name="NVIDIA H200")
+        assert str(err.value) == ("该引擎是为计算能力 8.0 的 GPU（NVIDIA A100）构建的；这块 GPU（NVIDIA H200）的计算能力为 "
+                                  "9.0 | 引擎与 GPU 架构绑定 | 在本机重新构建：tl.engine.build('m.onnx', precision='fp16')")
+        with pytest.raises(EngineMismatch, match=r"^该引擎由 TensorRT 10\.8\.0\.43 构建；本机的运行时是 TensorRT-RTX 1\.7 "
+                                                 r"\| TensorRT 与 TensorRT-RTX 的 plan 不能互换"):
+            engine.check_compatible(meta, backend="tensorrt_rtx", backend_version="1.7", compute_capability=(8, 9))
+        i18n.set_language("en")
+        with pytest.raises(EngineMismatch) as err:
+            engine.check_compatible(meta, backend="tensorrt", backend_version="10.8.0.43", compute_capability=(9, 0),
+                                    gpu_name="NVIDIA H200")
+        assert str(err.value) == ("this engine was built for a GPU of compute capability 8.0 (NVIDIA A100); this GPU "
+                                  "(NVIDIA H200) is 9.0 | engines are specific to the GPU architecture | rebuild it "
+                                  "here: tl.engine.build('m.onnx', precision='fp16')")
+    finally:
+        i18n.set_language(None)

@@ -10,7 +10,8 @@ clears its outputs, runs all cells from the Run menu, and the tests assert what 
 - clicking "Hint" reveals hint 1/3, then 2/3; clicking "Check again" re-runs the check and shows ✅;
 - the tensor-core plot is a decoded image.
 
-A screenshot lands in ``test-artifacts/browser/lab00.png``. Needs the system Chromium (``make system-deps``).
+The Chinese edition gets the same session in tests/test_browser_zh.py (one browser at a time: Playwright's sync API
+refuses a second one while a module's session is open). A screenshot lands in ``test-artifacts/browser/lab00.png``. Needs the system Chromium (``make system-deps``).
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ def _all_output_text(page: Any) -> str:
 
 @pytest.fixture(scope="module")
 def lab00(tmp_path_factory: pytest.TempPathFactory):
+    yield from _session(tmp_path_factory, NOTEBOOK, "lab00")
+
+
+def _session(tmp_path_factory: pytest.TempPathFactory, notebook: Path, tag: str):
     chromium_path()  # clear messages before anything starts
     try:
         import playwright.sync_api  # noqa: F401
@@ -109,19 +114,19 @@ def lab00(tmp_path_factory: pytest.TempPathFactory):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     server = JupyterLab(root, env={"TRTLAB_STRICT_CHECKS": "1"})
     try:
-        yield from _open_and_run_all(server)
+        yield from _open_and_run_all(server, notebook, tag)
     finally:  # the server's and the kernel's own messages, for a failed run
         if server.log_path.exists():
-            shutil.copy(server.log_path, ARTIFACTS / "jupyterlab.log")
+            shutil.copy(server.log_path, ARTIFACTS / f"jupyterlab-{tag}.log")
         if server.shutdown_notes:
             warnings.warn("JupyterLab did not shut down cleanly: " + "; ".join(server.shutdown_notes), stacklevel=1)
 
 
-def _open_and_run_all(server: JupyterLab):
+def _open_and_run_all(server: JupyterLab, notebook: Path, tag: str):
     from playwright.sync_api import sync_playwright
 
     with server:
-        shutil.copy(NOTEBOOK, server.notebooks / NOTEBOOK.name)  # outputs are saved there, never into the repo
+        shutil.copy(notebook, server.notebooks / notebook.name)  # outputs are saved there, never into the repo
         with sync_playwright() as pw:
             context = launch_chromium(pw, server.root / "chromium", viewport=(1400, 1300))
             page = context.pages[0] if context.pages else context.new_page()
@@ -129,7 +134,7 @@ def _open_and_run_all(server: JupyterLab):
             page_errors: list[str] = []
             page.on("pageerror", lambda e: page_errors.append(str(e)))
             try:
-                page.goto(server.url(NOTEBOOK.name), wait_until="domcontentloaded", timeout=60_000)
+                page.goto(server.url(notebook.name), wait_until="domcontentloaded", timeout=60_000)
                 wait_until(lambda: _kernel_idle(page), timeout=90, what="the notebook open with an idle kernel",
                            times=2)
                 server.remember_processes()
@@ -146,14 +151,14 @@ def _open_and_run_all(server: JupyterLab):
                 assert state is not None, "the notebook panel disappeared after Run All"
                 session = Session(page, server, state, run_s)
                 session.notes = page_errors
-                (ARTIFACTS / "lab00-state.json").write_text(json.dumps({"run_all_s": round(run_s, 1), **session.state},
+                (ARTIFACTS / f"{tag}-state.json").write_text(json.dumps({"run_all_s": round(run_s, 1), **session.state},
                                                                        indent=1))
                 yield session
             finally:
                 try:
                     if "session" in locals() and session.check_cells():  # the first check, its buttons and the plot
                         session.cell(session.check_cells()[0]).evaluate("e => e.scrollIntoView({block: 'start'})")
-                    page.screenshot(path=str(ARTIFACTS / "lab00.png"))
+                    page.screenshot(path=str(ARTIFACTS / f"{tag}.png"))
                 finally:
                     context.close()
 
@@ -235,3 +240,4 @@ def test_no_errors_after_the_clicks(lab00: Session) -> None:
     assert not ERROR_TEXT.search(text), f"the Log Console shows an error: {text[:2000]}"
     assert not lab00.notes, f"JavaScript errors on the page: {lab00.notes}"
     lab00.page.evaluate("() => window.jupyterapp.commands.execute('logconsole:open')")  # toggle it closed again
+

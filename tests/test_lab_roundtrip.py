@@ -50,7 +50,8 @@ def _api(server: JupyterLab, path: str, *, method: str = "GET", body: dict | Non
 
 
 def _repo_labs() -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((REPO / "labs").iterdir())}
+    return {str(p.relative_to(REPO / "labs")): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((REPO / "labs").rglob("*")) if p.is_file()}
 
 
 def _open_like_the_frontend(server: JupyterLab) -> dict:

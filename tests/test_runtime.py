@@ -245,3 +245,29 @@ def test_every_runner_takes_a_name(tmp_path):
     assert runtime.OnnxRuntimeRunner(path, name="ort").name == "ort"
     assert runtime.OnnxRuntimeRunner(path).name == "onnxruntime-cpu"
     assert runtime.TensorRTRunner(SimEngine(), device=SimDevice(), name="trt").name == "trt"
+
+
+def test_input_mismatches_speak_chinese_when_asked_and_keep_names_and_numbers(sim):
+    from trtlab import i18n
+
+    _, _, r = sim
+    try:
+        i18n.set_language("zh_CN")
+        with pytest.raises(InputMismatch) as err:
+            r.infer({"images": np.zeros((2, 3, 9, 9), np.float32)})
+        assert str(err.value) == "sim: 输入 'images'：收到形状 (2, 3, 9, 9)，应为 'images' (N, 3, 8, 8) float32"
+        with pytest.raises(InputMismatch) as err:
+            r.infer({"images": x(17)})
+        assert "超出了引擎的优化配置文件（min (1, 3, 8, 8)，max (16, 3, 8, 8)）" in str(err.value)
+        assert "tl.engine.build(onnx, batch=(1, 8, 17))" in str(err.value)
+        with pytest.raises(InputMismatch, match=r"^sim：收到的输入为 \['input'\]，应为 \['images'\]；缺少 \['images'\]；"
+                                                r"未知 \['input'\]$"):
+            r.infer({"input": x(2)})
+        with pytest.raises(InputMismatch, match=r"dtype 为 float64，应为 float32（用 \.astype\(np\.float32\) 转换）"):
+            r.infer({"images": x(2).astype(np.float64)})
+        i18n.set_language("en")
+        with pytest.raises(InputMismatch) as err:
+            r.infer({"images": np.zeros((2, 3, 9, 9), np.float32)})
+        assert str(err.value) == "sim: input 'images': got shape (2, 3, 9, 9), expected 'images' (N, 3, 8, 8) float32"
+    finally:
+        i18n.set_language(None)

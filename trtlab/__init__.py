@@ -9,13 +9,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from trtlab.i18n import set_language  # tl.set_language("zh_CN"): checks, hints and reports in Chinese
+
 __version__ = "0.1.0"
 
 #: The stage modules, in pipeline order; each is imported on first attribute access.
 STAGES = ("env", "doctor", "data", "models", "train", "export", "precision", "engine", "device", "runtime",
-          "bench", "kernels", "plugins", "serve", "triton_tensorrt", "check", "course", "paths", "errors", "standin")
+          "bench", "kernels", "plugins", "serve", "triton_tensorrt", "check", "review", "course", "paths", "errors",
+          "standin", "polygraphy_cli")
 
-__all__ = sorted(["STAGES", "__version__", "hint", "seed", *STAGES])
+__all__ = sorted(["STAGES", "__version__", "hint", "seed", "set_language", *STAGES])
 
 
 #: Internal modules reachable as ``tl._compat`` too (course code, not learner cells: those use the stages above).

@@ -18,6 +18,7 @@ from typing import Any, Mapping
 
 from trtlab import _compat, env
 from trtlab.errors import ArtifactMissing, EngineMismatch, UnsupportedFeature
+from trtlab.i18n import _
 
 __all__ = ["EngineMetadata", "FORMAT", "LoadedEngine", "atomic_write", "check_compatible", "current_gpu",
            "deserialize", "load_plan", "read_metadata", "sha256", "write_plan"]
@@ -76,11 +77,13 @@ class EngineMetadata:
     def from_dict(cls, data: Mapping[str, Any]) -> "EngineMetadata":
         """The metadata in ``data``; ValueError naming the first field that is missing or of the wrong type."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"it holds a JSON {type(data).__name__}, expected an object of fields")
+            raise ValueError(_("it holds a JSON {type}, expected an object of fields").format(
+                                 type=type(data).__name__))
         for name, kinds in _REQUIRED_FIELDS.items():
             if not isinstance(data.get(name), kinds):
-                got = "missing" if name not in data else f"{data[name]!r} ({type(data[name]).__name__})"
-                raise ValueError(f"field {name!r} is {got}, expected {' or '.join(k.__name__ for k in kinds)}")
+                got = _("missing") if name not in data else f"{data[name]!r} ({type(data[name]).__name__})"
+                raise ValueError(_("field {name!r} is {got}, expected {types}").format(
+                                     name=name, got=got, types=_(' or ').join(k.__name__ for k in kinds)))
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -125,14 +128,17 @@ def read_metadata(path: str | os.PathLike) -> EngineMetadata:
     path = Path(path)
     side = _sidecar(path)
     if not side.exists():
-        raise EngineMismatch(f"engine {path.name}: no metadata file {side.name} next to it | an unverified plan "
-                             "cannot be loaded (a plan is executable code) | rebuild it with tl.engine.build(onnx, ...)")
+        raise EngineMismatch(_("engine {name}: no metadata file {sidecar} next to it | an unverified plan cannot be "
+                               "loaded (a plan is executable code) | rebuild it with "
+                               "tl.engine.build(onnx, ...)").format(
+                                 name=path.name, sidecar=side.name))
     try:
         return EngineMetadata.from_dict(json.loads(side.read_text()))
     except (ValueError, TypeError) as err:
-        raise EngineMismatch(f"engine {path.name}: metadata {side.name} is not a trtlab sidecar: {err} | expected "
-                             "the JSON object tl.engine.build writes next to the plan | rebuild it with "
-                             "tl.engine.build(onnx, ...); never edit a sidecar by hand") from err
+        raise EngineMismatch(_("engine {name}: metadata {sidecar} is not a trtlab sidecar: {err} | expected the JSON "
+                               "object tl.engine.build writes next to the plan | rebuild it with "
+                               "tl.engine.build(onnx, ...); never edit a sidecar by hand").format(
+                                 name=path.name, sidecar=side.name, err=err)) from err
 
 
 # ---------------------------------------------------------------- compatibility
@@ -152,20 +158,25 @@ def check_compatible(meta: EngineMetadata, *, backend: str, backend_version: str
     TensorRT plans are tied to the exact TensorRT version and to the GPU's compute capability; TensorRT-RTX plans
     run on the compute capabilities they were compiled for ahead of time.
     """
-    rebuild = f"rebuild it here: tl.engine.build({meta.onnx_path or 'model.onnx'!r}, precision={meta.precision!r})"
+    rebuild = _("rebuild it here: {call}").format(
+        call=f"tl.engine.build({meta.onnx_path or 'model.onnx'!r}, precision={meta.precision!r})")
     here = "TensorRT-RTX" if backend == "tensorrt_rtx" else "TensorRT"
     if meta.format != FORMAT:
-        raise EngineMismatch(f"engine metadata format {meta.format}, this trtlab reads format {FORMAT} | {rebuild}")
+        raise EngineMismatch(_("engine metadata format {format}, this trtlab reads format {FORMAT} | {rebuild}").format(
+                                 format=meta.format, FORMAT=FORMAT, rebuild=rebuild))
     if meta.backend != backend:
-        raise EngineMismatch(f"this engine was built by {meta.label}; the runtime here is {here} {backend_version} | "
-                             f"TensorRT and TensorRT-RTX plans are not interchangeable | {rebuild}")
+        raise EngineMismatch(_("this engine was built by {label}; the runtime here is {here} {backend_version} | "
+                               "TensorRT and TensorRT-RTX plans are not interchangeable | {rebuild}").format(
+                                 label=meta.label, here=here, backend_version=backend_version, rebuild=rebuild))
     if meta.backend_version != backend_version:
-        raise EngineMismatch(f"this engine was built by {meta.label}; the runtime here is {here} {backend_version} | "
-                             "a plan only loads in the exact TensorRT version that built it | " + rebuild)
+        raise EngineMismatch(_("this engine was built by {label}; the runtime here is {here} {backend_version} | a "
+                               "plan only loads in the exact TensorRT version that built it | {rebuild}").format(
+                                 label=meta.label, here=here, backend_version=backend_version, rebuild=rebuild))
     if compute_capability is None:
-        raise UnsupportedFeature(f"running an engine needs an NVIDIA GPU; none is visible here | the plan itself "
-                                 f"({meta.label}, {meta.precision}) is fine | run it on a GPU machine, or use "
-                                 "tl.runtime.OnnxRuntimeRunner on the ONNX file")
+        raise UnsupportedFeature(_("running an engine needs an NVIDIA GPU; none is visible here | the plan itself "
+                                   "({label}, {precision}) is fine | run it on a GPU machine, or use "
+                                   "tl.runtime.OnnxRuntimeRunner on the ONNX file").format(
+                                     label=meta.label, precision=meta.precision))
     cc = f"{compute_capability[0]}.{compute_capability[1]}"
     if meta.backend == "tensorrt_rtx":
         targets = meta.rtx_targets or []
@@ -175,20 +186,25 @@ def check_compatible(meta: EngineMetadata, *, backend: str, backend_version: str
             allowed.add((int(major), int(minor)))
         if tuple(compute_capability) not in _compat.RTX_COMPUTE_CAPABILITIES:  # whatever the plan's targets say
             supported = ", ".join(f"{a}.{b}" for a, b in _compat.RTX_COMPUTE_CAPABILITIES)
-            raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
-                                 f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc}, which TensorRT-RTX "
-                                 f"does not support at all (it runs on {supported}) | no RTX build can run here | "
-                                 f"build a TensorRT engine on this GPU instead: install TensorRT (pip install -e "
-                                 f"'.[tensorrt]') and tl.engine.build({meta.onnx_path or 'model.onnx'!r})")
+            raise EngineMismatch(_("this TensorRT-RTX engine was compiled for {targets}; this GPU ({gpu}) has "
+                                   "compute capability {cc}, which TensorRT-RTX does not support at all (it runs on "
+                                   "{supported}) | no RTX build can run here | build a TensorRT engine on this GPU "
+                                   "instead: install TensorRT (pip install -e '.[tensorrt]') and "
+                                   "tl.engine.build({onnx!r})").format(
+                                     targets=', '.join(targets) or _('no target'), gpu=gpu_name or _('unknown'), cc=cc,
+                                     supported=supported, onnx=meta.onnx_path or 'model.onnx'))
         if tuple(compute_capability) not in allowed:
-            raise EngineMismatch(f"this TensorRT-RTX engine was compiled for {', '.join(targets) or 'no target'}; "
-                                 f"this GPU ({gpu_name or 'unknown'}) has compute capability {cc} | "
-                                 f"{rebuild.removesuffix(')')}, rtx_targets=['CURRENT'])")
+            raise EngineMismatch(_("this TensorRT-RTX engine was compiled for {targets}; this GPU ({gpu}) has "
+                                   "compute capability {cc} | {rebuild_call}, rtx_targets=['CURRENT'])").format(
+                                     targets=', '.join(targets) or _('no target'), gpu=gpu_name or _('unknown'), cc=cc,
+                                     rebuild_call=rebuild.removesuffix(')')))
         return
     if meta.compute_capability != cc:
-        raise EngineMismatch(f"this engine was built for a GPU of compute capability {meta.compute_capability} "
-                             f"({meta.gpu_name}); this GPU ({gpu_name or 'unknown'}) is {cc} | engines are "
-                             f"specific to the GPU architecture | {rebuild}")
+        raise EngineMismatch(_("this engine was built for a GPU of compute capability {compute_capability} "
+                               "({gpu_name}); this GPU ({gpu}) is {cc} | engines are specific to the GPU "
+                               "architecture | {rebuild}").format(
+                                 compute_capability=meta.compute_capability, gpu_name=meta.gpu_name,
+                                 gpu=gpu_name or _('unknown'), cc=cc, rebuild=rebuild))
 
 
 def load_plan(path: str | os.PathLike, *, verify_runtime: bool = True) -> tuple[bytes, EngineMetadata]:
@@ -198,22 +214,25 @@ def load_plan(path: str | os.PathLike, *, verify_runtime: bool = True) -> tuple[
     """
     path = Path(path)
     if not path.exists():
-        raise ArtifactMissing(f"engine {path} does not exist | build it first: tl.engine.build(onnx_path, out={str(path)!r})")
+        raise ArtifactMissing(_("engine {path} does not exist | build it first: tl.engine.build(onnx_path, "
+                                "out={out!r})").format(path=path, out=str(path)))
     meta = read_metadata(path)
     plan = path.read_bytes()
     digest = sha256(plan)
     if digest != meta.plan_sha256:
-        raise EngineMismatch(f"engine {path.name}: sha256 {digest[:12]}… but its metadata records "
-                             f"{meta.plan_sha256[:12]}… | the plan was modified or replaced after it was built, and a "
-                             "plan is executable code, so it is not loaded | rebuild it with tl.engine.build(...)")
+        raise EngineMismatch(_("engine {name}: sha256 {digest}… but its metadata records {plan_sha256}… | the plan "
+                               "was modified or replaced after it was built, and a plan is executable code, so it is "
+                               "not loaded | rebuild it with tl.engine.build(...)").format(
+                                 name=path.name, digest=digest[:12], plan_sha256=meta.plan_sha256[:12]))
     if verify_runtime:
         flavour = env.runtime_flavour()
         if flavour is None:
             _check_version_without_runtime(path, meta)
-            raise UnsupportedFeature(f"engine {path.name} ({meta.label}, {meta.precision}): its sha256 matches its "
-                                     "metadata, but no TensorRT-family runtime can execute engines on this machine, so "
-                                     "whether it fits the GPU it will run on was not checked | use "
-                                     "tl.runtime.OnnxRuntimeRunner here, or a machine with an NVIDIA GPU and TensorRT")
+            raise UnsupportedFeature(_("engine {name} ({label}, {precision}): its sha256 matches its metadata, but no "
+                                       "TensorRT-family runtime can execute engines on this machine, so whether it "
+                                       "fits the GPU it will run on was not checked | use "
+                                       "tl.runtime.OnnxRuntimeRunner here, or a machine with an NVIDIA GPU and "
+                                       "TensorRT").format(name=path.name, label=meta.label, precision=meta.precision))
         gpu = current_gpu()
         check_compatible(meta, backend=flavour.module_name, backend_version=str(flavour.version),
                          compute_capability=gpu[1] if gpu else None, gpu_name=gpu[0] if gpu else None)
@@ -225,9 +244,11 @@ def _check_version_without_runtime(path: Path, meta: EngineMetadata) -> None:
     a plan from another version will not load on a GPU machine with this install either."""
     here = next((f for f in _compat.flavours() if f.module_name == meta.backend), None)
     if here is not None and str(here.version) != meta.backend_version:
-        raise EngineMismatch(f"engine {path.name} was built by {meta.label}; {here.label} is installed here | a plan "
-                             f"only loads in the exact TensorRT version that built it | rebuild it with this version: "
-                             f"tl.engine.build({meta.onnx_path or 'model.onnx'!r}, precision={meta.precision!r})")
+        raise EngineMismatch(_("engine {name} was built by {label}; {installed} is installed here | a plan only "
+                               "loads in the exact TensorRT version that built it | rebuild it with this version: "
+                               "tl.engine.build({onnx!r}, precision={precision!r})").format(
+                                 name=path.name, label=meta.label, installed=here.label,
+                                 onnx=meta.onnx_path or 'model.onnx', precision=meta.precision))
 
 
 @dataclass
@@ -249,8 +270,9 @@ def deserialize(path: str | os.PathLike, *, logger: Any = None) -> LoadedEngine:
     runtime = trt.Runtime(logger or trt.Logger(trt.Logger.WARNING))
     engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:
-        raise EngineMismatch(f"{meta.label} could not deserialize {Path(path).name} although its metadata matches "
-                             "this machine | see the TensorRT log above; rebuild with tl.engine.build(...)")
+        raise EngineMismatch(_("{label} could not deserialize {name} although its metadata matches this machine | see "
+                               "the TensorRT log above; rebuild with tl.engine.build(...)").format(
+                                 label=meta.label, name=Path(path).name))
     return LoadedEngine(engine, runtime, meta, trt)
 
 

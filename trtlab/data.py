@@ -28,6 +28,7 @@ import numpy as np
 
 from trtlab import paths
 from trtlab.errors import ArtifactMissing, InputMismatch, InvalidArgument
+from trtlab.i18n import _
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -204,12 +205,14 @@ def load_shapes(split: str = "train", *, size: int = 32, n: int | None = None, s
     Splits are drawn from different seeds, so train/val/test/calib never share an image.
     """
     if split not in SPLITS:
-        raise InvalidArgument(f"load_shapes: unknown split {split!r}; expected one of {sorted(SPLITS)}")
+        raise InvalidArgument(_("load_shapes: unknown split {split!r}; expected one of {splits}").format(
+                                  split=split, splits=sorted(SPLITS)))
     if size < 16:
-        raise InvalidArgument(f"load_shapes: size={size} is too small for the shapes to be recognisable; use size >= 16")
+        raise InvalidArgument(_("load_shapes: size={size} is too small for the shapes to be recognisable; use "
+                                "size >= 16").format(size=size))
     count = SPLITS[split] if n is None else int(n)
     if count <= 0:
-        raise InvalidArgument(f"load_shapes: n must be positive; got {n}")
+        raise InvalidArgument(_("load_shapes: n must be positive; got {n}").format(n=n))
     params = {"v": GENERATOR_VERSION, "split": split, "size": size, "n": count, "seed": seed}
     key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
     path = paths.cache() / f"shapes-{split}-{size}px-{count}-s{seed}-{key}.npz"
@@ -260,20 +263,22 @@ def to_tensor(images: np.ndarray, meta: Mapping[str, Any] | None = None) -> Any:
     if arr.ndim == 3 and arr.shape[-1] in (1, 3, 4):
         arr = arr[None]
     if arr.ndim != 4 or arr.shape[-1] not in (1, 3, 4):
-        raise InputMismatch(f"to_tensor: got an array of shape {arr.shape}, expected N×H×W×3 (RGB) or N×H×W×1 "
-                            "(grayscale), channels last; pass dataset.images, not tensors that were already "
-                            "converted (grayscale N×H×W: add the axis with images[..., None])")
+        raise InputMismatch(_("to_tensor: got an array of shape {shape}, expected N×H×W×3 (RGB) or N×H×W×1 "
+                              "(grayscale), channels last; pass dataset.images, not tensors that were already "
+                              "converted (grayscale N×H×W: add the axis with images[..., None])").format(
+                                shape=arr.shape))
     if arr.dtype != np.uint8:
-        raise InputMismatch(f"to_tensor: got dtype {arr.dtype}, expected uint8 images in 0..255; "
-                            "convert with (x * 255).round().astype(np.uint8) if they are floats in 0..1")
+        raise InputMismatch(_("to_tensor: got dtype {dtype}, expected uint8 images in 0..255; convert with (x * "
+                              "255).round().astype(np.uint8) if they are floats in 0..1").format(dtype=arr.dtype))
     c = arr.shape[-1]
     norm = dict(meta) if meta else {}
     mean, std = list(norm.get("mean", [0.0] * c)), list(norm.get("std", [1.0] * c))
     if meta is None and c != 3:
         mean, std = [0.0] * c, [1.0] * c
     if len(mean) != c or len(std) != c:
-        raise InputMismatch(f"to_tensor: {c}-channel images, but the metadata's mean/std have {len(mean)}/{len(std)} "
-                            f"values | expected one per channel | pass meta with mean/std of length {c}")
+        raise InputMismatch(_("to_tensor: {c}-channel images, but the metadata's mean/std have {n_mean}/{n_std} "
+                              "values | expected one per channel | pass meta with mean/std of length {c}").format(
+                                c=c, n_mean=len(mean), n_std=len(std)))
     return torch.from_numpy(np.ascontiguousarray(normalise(arr, mean, std).transpose(0, 3, 1, 2)))
 
 
@@ -319,8 +324,8 @@ def random_feeds(shape: Sequence[int] | Any = (1, 3, 32, 32), *, name: str = "im
         for spec in runner.inputs().values():
             dims = tuple(batch if d is None else d for d in spec.shape)
             if None in spec.shape[1:]:
-                raise InputMismatch(f"random_feeds: input {spec.describe()} has free sizes besides the batch | pass "
-                                    "a shape instead")
+                raise InputMismatch(_("random_feeds: input {input} has free sizes besides the batch | pass a "
+                                      "shape instead").format(input=spec.describe()))
             feeds[spec.name] = rng.random(dims).astype(spec.dtype)
         return feeds
     return {name: rng.random(tuple(shape), dtype=np.float32)}
@@ -403,7 +408,8 @@ def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify
     offline). The archive's sha256 is checked against the published one.
     """
     if split not in ("train", "test"):
-        raise InvalidArgument(f"load_cifar10: unknown split {split!r}; expected 'train' or 'test'")
+        raise InvalidArgument(_("load_cifar10: unknown split {split!r}; expected 'train' or 'test'").format(
+                                  split=split))
     base = Path(root) if root is not None else paths.cache()
     archive = base / "cifar-10-python.tar.gz"
     folder = base / "cifar-10-batches-py"
@@ -415,21 +421,23 @@ def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify
             try:
                 urllib.request.urlretrieve(CIFAR10_URL, archive.with_suffix(".part"))
             except OSError as err:
-                raise ArtifactMissing(f"CIFAR-10 download from {CIFAR10_URL} failed ({err}); this machine is "
-                                      f"probably offline: copy cifar-10-python.tar.gz into {base} by hand") from err
+                raise ArtifactMissing(_("CIFAR-10 download from {url} failed ({err}); this machine is "
+                                        "probably offline: copy cifar-10-python.tar.gz into {base} by hand").format(
+                                          url=CIFAR10_URL, err=err, base=base)) from err
             archive.with_suffix(".part").replace(archive)
         if not archive.exists():
             raise ArtifactMissing(
-                f"CIFAR-10 is not on this machine: looked for {archive} and {folder}. The course works offline with "
-                "tl.data.load_shapes(); to use CIFAR-10, download cifar-10-python.tar.gz from "
-                "https://www.cs.toronto.edu/~kriz/cifar.html into that folder (or pass root=..., or download=True "
-                "where there is internet)")
+                _("CIFAR-10 is not on this machine: looked for {archive} and {folder}. The course works offline "
+                  "with tl.data.load_shapes(); to use CIFAR-10, download cifar-10-python.tar.gz from "
+                  "https://www.cs.toronto.edu/~kriz/cifar.html into that folder (or pass root=..., or "
+                  "download=True where there is internet)").format(archive=archive, folder=folder))
         if verify:
             digest = hashlib.sha256(archive.read_bytes()).hexdigest()
             if digest != CIFAR10_SHA256:
-                raise ArtifactMissing(f"{archive}: sha256 {digest[:12]}…, expected {CIFAR10_SHA256[:12]}… (the "
-                                      "published archive); the download is incomplete or another file: delete it "
-                                      "and download it again")
+                raise ArtifactMissing(_("{archive}: sha256 {digest}…, expected {expected}… (the published "
+                                        "archive); the download is incomplete or another file: delete it and "
+                                        "download it again").format(
+                                          archive=archive, digest=digest[:12], expected=CIFAR10_SHA256[:12]))
         with tarfile.open(archive) as tar:
             tar.extractall(base, filter="data")
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
@@ -437,7 +445,8 @@ def load_cifar10(split: str = "train", *, root: str | Path | None = None, verify
     for name in names:
         file = folder / name
         if not file.exists():
-            raise ArtifactMissing(f"CIFAR-10 folder {folder} lacks {name}; delete the folder and extract the archive again")
+            raise ArtifactMissing(_("CIFAR-10 folder {folder} lacks {name}; delete the folder and extract the "
+                                    "archive again").format(folder=folder, name=name))
         with open(file, "rb") as fh:
             batch = pickle.load(fh, encoding="bytes")
         images.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -455,11 +464,12 @@ def load_image_folder(root: str | Path, *, size: int = 32) -> Dataset:
 
     base = Path(root)
     if not base.is_dir():
-        raise ArtifactMissing(f"image folder {base} does not exist; expected root/<class>/<image files>")
+        raise ArtifactMissing(_("image folder {base} does not exist; expected root/<class>/<image files>").format(
+                                  base=base))
     classes = sorted(p.name for p in base.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise ArtifactMissing(f"image folder {base} has no class sub-folders; expected root/<class>/<image files>, "
-                              "e.g. root/cat/001.png")
+        raise ArtifactMissing(_("image folder {base} has no class sub-folders; expected root/<class>/<image "
+                                "files>, e.g. root/cat/001.png").format(base=base))
     images, labels = [], []
     for index, name in enumerate(classes):
         for file in sorted((base / name).iterdir()):
@@ -470,10 +480,11 @@ def load_image_folder(root: str | Path, *, size: int = 32) -> Dataset:
                     rgb = opened.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
                     images.append(np.asarray(rgb, np.uint8))
             except OSError as err:
-                raise InputMismatch(f"image folder: cannot read {file} ({err}); remove or re-save it") from err
+                raise InputMismatch(_("image folder: cannot read {file} ({err}); remove or re-save it").format(
+                                        file=file, err=err)) from err
             labels.append(index)
     if not images:
-        raise ArtifactMissing(f"image folder {base}: class folders {classes} hold no images "
-                              f"({', '.join(sorted(_IMAGE_SUFFIXES))})")
+        raise ArtifactMissing(_("image folder {base}: class folders {classes} hold no images ({suffixes})").format(
+                                  base=base, classes=classes, suffixes=', '.join(sorted(_IMAGE_SUFFIXES))))
     return Dataset(np.stack(images), np.asarray(labels, np.int64), classes, None, name=f"folder/{base.name}",
                    meta={**COURSE_NORMALISATION})

@@ -18,8 +18,9 @@ from pathlib import Path
 from trtlab import _compat
 from trtlab._compat import tensorrt_supports
 from trtlab.errors import UnsupportedFeature
+from trtlab.i18n import N_, _
 
-__all__ = ["Capabilities", "EngineExecution", "Gpu", "LabPath", "RTX_COMPUTE_CAPABILITIES", "RTX_SUPPORTED",
+__all__ = ["Capabilities", "EngineExecution", "Gpu", "LabPath", "MODES", "RTX_COMPUTE_CAPABILITIES", "RTX_SUPPORTED",
            "builder_flavour", "capabilities", "cupy_runs_kernels", "engine_execution", "nvrtc_compiles",
            "runtime_flavour", "tensorrt_supports", "triton_server_binary"]
 
@@ -28,7 +29,10 @@ RTX_COMPUTE_CAPABILITIES = _compat.RTX_COMPUTE_CAPABILITIES
 
 #: The same in words, as its documentation states it (TensorRT-RTX 1.5 support matrix; the 1.7 runtime's own refusal
 #: lists "8.0 8.6 8.9 12.0 12.1", so A100's 8.0 runs although the matrix does not list it).
-RTX_SUPPORTED = "7.5, 8.6, 8.9, 12.0 and 12.1 (12.1 experimental; the runtime also accepts 8.0), no Hopper 9.0"
+#: a lab's mode: values code compares, translated only where shown
+MODES = (N_("full"), N_("CPU mode"))
+
+RTX_SUPPORTED = N_("7.5, 8.6, 8.9, 12.0 and 12.1 (12.1 experimental; the runtime also accepts 8.0), no Hopper 9.0")
 
 
 def _builders(tensorrt: _compat.TensorRTFlavour | None, tensorrt_rtx: _compat.TensorRTFlavour | None,
@@ -110,53 +114,63 @@ class Capabilities:
         return self.builder.label if self.builder else None
 
     def lab_paths(self) -> list[LabPath]:
-        """Which labs run fully here and which run in CPU mode, and why."""
+        """Which labs run fully here and which run in CPU mode, and why (``mode`` stays "full"/"CPU mode", a value
+        code compares; ``why`` is in the language in use, see :mod:`trtlab.i18n`)."""
         gpu = self.gpus[0].name if self.gpus else None
         runtime, builder = self.engine_runtime, self.engine_builder
-        no_engine = ("no TensorRT runtime can execute engines here"
-                     + (f" (TensorRT-RTX supports {RTX_SUPPORTED})" if gpu and self.tensorrt_rtx else ""))
-        paths = [LabPath("00 setup", "full", "needs nothing but Python")]
-        paths.append(LabPath("01 train", "full", f"trains on the GPU ({gpu})") if self.torch_cuda
-                     else LabPath("01 train", "CPU mode", "trains on the CPU (about 3 minutes): PyTorch sees no GPU"))
-        paths.append(LabPath("02 export", "full", f"export, ONNX Runtime parity and the {builder} build all run")
-                     if builder else LabPath("02 export", "CPU mode", "export and parity run; no TensorRT-family "
-                                             "builder is installed for the acceptance check"))
-        build = (f"the {builder} build is real" if builder
-                 else "no TensorRT-family builder is installed (make setup installs TensorRT-RTX)")
-        paths.append(LabPath("03 engine", "full", f"builds and runs engines with {runtime}") if runtime
-                     else LabPath("03 engine", "CPU mode", f"{build}; {no_engine}, "
-                                  + ("so engine runs use a GPU stand-in computed by PyTorch (announced), and "
-                                     "benchmarks run PyTorch on the GPU and ONNX Runtime" if self.torch_cuda
-                                     else "so inference and benchmarks run on ONNX Runtime and PyTorch")))
-        paths.append(LabPath("04 kernels", "full", f"CuPy runs the CUDA kernels on {gpu}") if self.cupy_runs_kernels
-                     else LabPath("04 kernels", "CPU mode", "kernels are compiled with NVRTC and checked against the "
-                                  "NumPy references; running them needs an NVIDIA GPU with CuPy"
-                                  + ("" if self.nvrtc_compiles else " (and NVRTC is missing too)")))
+        no_engine = (_("no TensorRT runtime can execute engines here")
+                     + (_(" (TensorRT-RTX supports {supported})").format(supported=_(RTX_SUPPORTED))
+                        if gpu and self.tensorrt_rtx else ""))
+        paths = [LabPath("00 setup", "full", _("needs nothing but Python"))]
+        paths.append(LabPath("01 train", "full", _("trains on the GPU ({gpu})").format(gpu=gpu)) if self.torch_cuda
+                     else LabPath("01 train", "CPU mode",
+                                  _("trains on the CPU (about 3 minutes): PyTorch sees no GPU")))
+        paths.append(LabPath("02 export", "full", _("export, ONNX Runtime parity and the {builder} build all run")
+                             .format(builder=builder))
+                     if builder else LabPath("02 export", "CPU mode", _("export and parity run; no TensorRT-family "
+                                                                        "builder is installed for the acceptance "
+                                                                        "check")))
+        build = (_("the {builder} build is real").format(builder=builder) if builder
+                 else _("no TensorRT-family builder is installed (make setup installs TensorRT-RTX)"))
+        paths.append(LabPath("03 engine", "full", _("builds and runs engines with {runtime}").format(runtime=runtime))
+                     if runtime
+                     else LabPath("03 engine", "CPU mode", _("{build}; {no_engine}, {consequence}").format(
+                         build=build, no_engine=no_engine,
+                         consequence=_("so engine runs use a GPU stand-in computed by PyTorch (announced), and "
+                                       "benchmarks run PyTorch on the GPU and ONNX Runtime") if self.torch_cuda
+                         else _("so inference and benchmarks run on ONNX Runtime and PyTorch"))))
+        paths.append(LabPath("04 kernels", "full", _("CuPy runs the CUDA kernels on {gpu}").format(gpu=gpu))
+                     if self.cupy_runs_kernels
+                     else LabPath("04 kernels", "CPU mode", _("kernels are compiled with NVRTC and checked against the "
+                                  "NumPy references; running them needs an NVIDIA GPU with CuPy")
+                                  + ("" if self.nvrtc_compiles else _(" (and NVRTC is missing too)"))))
         plugin_ok = self.tensorrt is not None and self.has_gpu and _compat.supports_quick_plugins(self.tensorrt)
-        paths.append(LabPath("05 plugin", "full", "the tensorrt.plugin path runs on the GPU") if plugin_ok
-                     else LabPath("05 plugin", "CPU mode", "the custom op runs in ONNX Runtime"
-                                  + (" and the parser's rejection is real" if builder else
-                                     "; the parser demo needs a TensorRT-family builder (none installed)")
-                                  + "; the TensorRT plugin needs TensorRT >= 10.6 and a GPU"))
+        paths.append(LabPath("05 plugin", "full", _("the tensorrt.plugin path runs on the GPU")) if plugin_ok
+                     else LabPath("05 plugin", "CPU mode", _("the custom op runs in ONNX Runtime")
+                                  + (_(" and the parser's rejection is real") if builder else
+                                     _("; the parser demo needs a TensorRT-family builder (none installed)"))
+                                  + _("; the TensorRT plugin needs TensorRT >= 10.6 and a GPU")))
         paths.append(LabPath("06 triton", "full" if self.triton_server else "CPU mode",
-                             "the bundled Triton server (Python backend, CPU) runs here" if self.triton_server
-                             else "no Triton server binary: install nvidia-pytriton or use the NGC container"))
+                             _("the bundled Triton server (Python backend, CPU) runs here") if self.triton_server
+                             else _("no Triton server binary: install nvidia-pytriton or use the NGC container")))
         return paths
 
     def summary(self) -> str:
-        """Plain words, one line per lab."""
-        where = (", ".join(f"{g.name} (CC {g.cc}, {g.memory_gib:.0f} GiB)" for g in self.gpus)
-                 if self.gpus else "no NVIDIA GPU")
-        lines = [f"This machine: {where}; engine builder: {self.engine_builder or 'none'}; "
-                 f"engine runtime: {self.engine_runtime or 'none'}."]
-        lines += [f"  Lab {p.lab:<11} {p.mode:<9} {p.why}" for p in self.lab_paths()]
-        return "\n".join(lines + [f"  note: {n}" for n in self.notes])
+        """Plain words, one line per lab (in the language in use)."""
+        where = (", ".join(_("{name} (CC {cc}, {memory:.0f} GiB)").format(name=g.name, cc=g.cc, memory=g.memory_gib)
+                           for g in self.gpus) if self.gpus else _("no NVIDIA GPU"))
+        lines = [_("This machine: {where}; engine builder: {builder}; engine runtime: {runtime}.").format(
+            where=where, builder=self.engine_builder or _("none"), runtime=self.engine_runtime or _("none"))]
+        lines += [f"  Lab {p.lab:<11} {_(p.mode):<9} {p.why}" for p in self.lab_paths()]
+        return "\n".join(lines + [_("  note: {note}").format(note=n) for n in self.notes])
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(p.lab)}</td><td>{'✅' if p.mode == 'full' else '⚠️'} {p.mode}</td>"
-                       f"<td style='text-align:left'>{html.escape(p.why)}</td></tr>" for p in self.lab_paths())
+        rows = "".join(f"<tr><td>{html.escape(p.lab)}</td><td>{'✅' if p.mode == 'full' else '⚠️'} "
+                       f"{html.escape(_(p.mode))}</td><td style='text-align:left'>{html.escape(p.why)}</td></tr>"
+                       for p in self.lab_paths())
         head = html.escape(self.summary().splitlines()[0])
-        return f"<p>{head}</p><table><tr><th>lab</th><th>mode</th><th>why</th></tr>{rows}</table>"
+        lab, mode, why = _("lab"), _("mode"), _("why")
+        return f"<p>{head}</p><table><tr><th>{lab}</th><th>{mode}</th><th>{why}</th></tr>{rows}</table>"
 
 
 @dataclass(frozen=True)
@@ -201,22 +215,25 @@ def engine_execution() -> EngineExecution:
     caps = capabilities()
     runtime = runtime_flavour()
     if runtime is not None:
-        return EngineExecution("tensorrt", runtime, f"Engines run here with {runtime.label} on {caps.gpus[0].name}.")
+        return EngineExecution("tensorrt", runtime, _("Engines run here with {runtime} on {gpu}.").format(
+            runtime=runtime.label, gpu=caps.gpus[0].name))
     if caps.torch_cuda:
         gpu = caps.gpus[0]
         if caps.tensorrt is not None:
-            reason = f"{caps.tensorrt.label} does not support compute capability {gpu.cc}"
+            reason = _("{runtime} does not support compute capability {cc}").format(runtime=caps.tensorrt.label,
+                                                                                    cc=gpu.cc)
         elif caps.tensorrt_rtx is not None:
-            reason = (f"TensorRT is not installed, and {caps.tensorrt_rtx.label} cannot run plans on compute "
-                      f"capability {gpu.cc} (it supports {RTX_SUPPORTED})")
+            reason = _("TensorRT is not installed, and {runtime} cannot run plans on compute capability {cc} (it "
+                       "supports {supported})").format(runtime=caps.tensorrt_rtx.label, cc=gpu.cc,
+                                                       supported=_(RTX_SUPPORTED))
         else:
-            reason = "no TensorRT-family runtime is installed"
-        return EngineExecution("gpu-standin", None, (
-            f"GPU {gpu.name} (CC {gpu.cc}), but {reason}. The builds are real; the engine-run cells use a GPU "
+            reason = _("no TensorRT-family runtime is installed")
+        return EngineExecution("gpu-standin", None, _(
+            "GPU {gpu} (CC {cc}), but {reason}. The builds are real; the engine-run cells use a GPU "
             "STAND-IN for the engine: TensorRT's execution API (set_input_shape, set_tensor_address, "
             "execute_async_v3 on your stream) with PyTorch computing the model. It checks your inference loop on a "
-            "real GPU; its timings are PyTorch's, not TensorRT's."))
-    return EngineExecution("cpu", None, (
+            "real GPU; its timings are PyTorch's, not TensorRT's.").format(gpu=gpu.name, cc=gpu.cc, reason=reason))
+    return EngineExecution("cpu", None, _(
         "No GPU that a TensorRT runtime can use: the builds below are real (TensorRT-RTX compiles ahead of time on "
         "the CPU), but inference and benchmarks run on ONNX Runtime and PyTorch on the CPU."))
 

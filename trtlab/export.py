@@ -38,6 +38,7 @@ from trtlab._onnx import load_onnx
 from trtlab._parity import PARITY_TOLERANCES, OutputParity, Parity, parity
 from trtlab.engine import ParserIssue, suggest_fix
 from trtlab.errors import ArtifactMissing, BuildError, ExportError, InvalidArgument
+from trtlab.i18n import _
 from trtlab.runtime import input_names_of, named_outputs
 
 __all__ = [
@@ -98,18 +99,22 @@ def _sample_shape(model, input_size: int | Sequence[int]) -> tuple[int, ...]:
     first conv layer, and the two must agree (a (1, 64, 64) size on a 3-channel model is a mistake, said so)."""
     size = (int(input_size),) * 2 if isinstance(input_size, int) else tuple(int(s) for s in input_size)
     if len(size) not in (2, 3) or min(size) < 1:
-        raise InvalidArgument(f"export_onnx: input_size {input_size!r} not understood | expected 32, (H, W) or "
-                              "(C, H, W), e.g. input_size=(1, 48, 48) for 48×48 grayscale images")
+        raise InvalidArgument(_("export_onnx: input_size {input_size!r} not understood | expected 32, (H, W) or "
+                                "(C, H, W), e.g. input_size=(1, 48, 48) for 48×48 grayscale images").format(
+                                  input_size=input_size))
     channels = _first_layer_channels(model)
     if len(size) == 3:
         if channels is not None and channels != size[0]:
-            raise InvalidArgument(f"export_onnx: input_size {tuple(size)} gives {size[0]} channel(s), but the first "
-                                  f"conv of {type(model).__name__} takes {channels} | pass input_size=({channels}, "
-                                  f"{size[1]}, {size[2]}), or fix the model's first layer")
+            raise InvalidArgument(_("export_onnx: input_size {size} gives {given} channel(s), but the first conv "
+                                    "of {type} takes {channels} | pass input_size=({channels}, {height}, {width}), "
+                                    "or fix the model's first layer").format(
+                                      size=tuple(size), given=size[0], type=type(model).__name__, channels=channels,
+                                      height=size[1], width=size[2]))
         return size
     if channels is None:
-        raise InvalidArgument(f"export_onnx: {type(model).__name__} does not start with a conv layer, so its "
-                              f"channel count cannot be read from it | pass input_size=(C, {size[0]}, {size[1]})")
+        raise InvalidArgument(_("export_onnx: {type} does not start with a conv layer, so its channel count "
+                                "cannot be read from it | pass input_size=(C, {height}, {width})").format(
+                                  type=type(model).__name__, height=size[0], width=size[1]))
     return (channels, *size)
 
 
@@ -117,12 +122,14 @@ def _names(value: str | Sequence[str] | None, count: int, what: str, default: st
     if value is None:
         if count == 1:
             return [default]
-        raise InvalidArgument(f"export_onnx: the model has {count} {what}s; name each one | pass "
-                              f"{what}_name=({', '.join(repr(f'{what}{i}') for i in range(count))}) with your names")
+        raise InvalidArgument(_("export_onnx: the model has {count} {what}s; name each one | pass "
+                                "{what}_name=({names}) with your names").format(
+                                  count=count, what=what, names=', '.join(repr(f'{what}{i}') for i in range(count))))
     names = [value] if isinstance(value, str) else list(value)
     if len(names) != count:
-        raise InvalidArgument(f"export_onnx: {len(names)} {what} name(s) {names} for a model with {count} {what}(s) "
-                              f"| pass one name per {what}, in order")
+        raise InvalidArgument(_("export_onnx: {n_names} {what} name(s) {names} for a model with {count} {what}(s) "
+                                "| pass one name per {what}, in order").format(
+                                  n_names=len(names), what=what, names=names, count=count))
     return names
 
 
@@ -159,8 +166,9 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
     import torch
 
     if opset < MIN_OPSET:
-        raise ExportError(f"export_onnx: opset {opset} requested; the course needs opset >= {MIN_OPSET} (the dynamo "
-                          f"exporter's minimum, and what TensorRT 10/11 parse best); use opset={MIN_OPSET}")
+        raise ExportError(_("export_onnx: opset {opset} requested; the course needs opset >= {MIN_OPSET} (the "
+                            "dynamo exporter's minimum, and what TensorRT 10/11 parse best); use "
+                            "opset={MIN_OPSET}").format(opset=opset, MIN_OPSET=MIN_OPSET))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensor = next(iter(model.parameters()), None)
@@ -185,7 +193,7 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
             kwargs.update(dynamo=True, external_data=False, verbose=False)
             if dynamic_batch:
                 batch = torch.export.Dim("batch", min=1, max=4096)
-                kwargs["dynamic_shapes"] = tuple({0: batch} for _ in samples)
+                kwargs["dynamic_shapes"] = tuple({0: batch} for _sample in samples)
         else:
             kwargs["dynamo"] = False
             if dynamic_batch:
@@ -196,10 +204,13 @@ def export_onnx(model, path: str | Path, *, input_size: int | Sequence[int], dyn
         raise
     except Exception as err:  # noqa: BLE001 - the exporter raises many types; say which model and how
         shapes = ", ".join(str(tuple(t.shape)) for t in samples)
-        raise ExportError(f"export of {type(model).__name__} with input {shapes} failed "
-                          f"({'dynamo' if dynamo else 'legacy'} exporter, opset {opset}): {type(err).__name__}:\n"
-                          f"{_exporter_message(err)}\n| expected a model that runs on that input in eval mode | "
-                          "check the input size and channels; try the other exporter (dynamo=...) to compare") from err
+        raise ExportError(_("export of {type} with input {shapes} failed ({exporter} exporter, opset {opset}): "
+                            "{error_type}:\n{exporter_message}\n| expected a model that runs on that input in eval "
+                            "mode | check the input size and channels; try the other exporter (dynamo=...) to "
+                            "compare").format(
+                              type=type(model).__name__, shapes=shapes, exporter='dynamo' if dynamo else _('legacy'),
+                              opset=opset, error_type=type(err).__name__,
+                              exporter_message=_exporter_message(err))) from err
     finally:
         model.train(was_training)
     if metadata:
@@ -230,14 +241,18 @@ def check_onnx(source: str | Path | bytes) -> str:
         if unknown:
             op = unknown.group("op") or unknown.group("node") or "?"
             domain = unknown.group("domain")
-            what = (f"op {op!r} is not an ONNX operator (opset {unknown.group('version')})" if not domain else
-                    f"op {op!r} is in domain {domain!r}, which the file does not import (opset_import)")
-            raise ExportError(f"ONNX validation: {what}. The file is intact; the op is custom or misspelt | "
-                              "expected standard ONNX ops, or custom ops in a domain of their own listed in "
-                              "opset_import | a custom op needs a TensorRT plugin and an ONNX Runtime kernel "
-                              "(Lab 05); a misspelt one, a fix in the model and a re-export") from err
-        raise ExportError(f"ONNX validation failed: {first}. The file is damaged or the graph is inconsistent "
-                          "(a missing initializer, a wrong shape); export it again from the model") from err
+            what = (_("op {op!r} is not an ONNX operator (opset {version})").format(
+                op=op, version=unknown.group("version")) if not domain else
+                    _("op {op!r} is in domain {domain!r}, which the file does not import (opset_import)").format(
+                        op=op, domain=domain))
+            raise ExportError(_("ONNX validation: {what}. The file is intact; the op is custom or misspelt | "
+                                "expected standard ONNX ops, or custom ops in a domain of their own listed in "
+                                "opset_import | a custom op needs a TensorRT plugin and an ONNX Runtime kernel "
+                                "(Lab 05); a misspelt one, a fix in the model and a re-export").format(
+                                  what=what)) from err
+        raise ExportError(_("ONNX validation failed: {first}. The file is damaged or the graph is inconsistent (a "
+                            "missing initializer, a wrong shape); export it again from the model").format(
+                              first=first)) from err
     opset = _default_opset(proto)
     return f"valid ONNX: opset {opset}, {len(proto.graph.node)} nodes, checker and shape inference passed"
 
@@ -431,8 +446,8 @@ def tensorrt_accepts(source: str | Path | bytes, *, batch: tuple[int, int, int] 
             continue
         results.append(_accepts(data, flavour, batch, build, add_profile))
     if not results and not skipped:
-        raise ArtifactMissing("tensorrt_accepts: no TensorRT-family builder is installed; pip install "
-                              "tensorrt-rtx-cu13 (builds on a CPU) or TensorRT on a GPU machine")
+        raise ArtifactMissing(_("tensorrt_accepts: no TensorRT-family builder is installed; pip install "
+                                "tensorrt-rtx-cu13 (builds on a CPU) or TensorRT on a GPU machine"))
     return AcceptanceReport(results or skipped)
 
 

@@ -22,6 +22,7 @@ from trtlab import _compat
 from trtlab._ort import ORT_DISABLED_OPTIMIZERS, ORT_FP16_DISABLED_OPTIMIZERS, ort_session
 from trtlab.device import CupyDevice, TorchDevice, default_device
 from trtlab.errors import ExecutionFailed, InputMismatch, TrtlabError
+from trtlab.i18n import _
 
 __all__ = ["CupyDevice", "ORT_DISABLED_OPTIMIZERS", "ORT_FP16_DISABLED_OPTIMIZERS", "OnnxRuntimeRunner", "Runner",
            "StageTimes", "TensorRTRunner", "TensorSpec", "TorchDevice", "TorchRunner", "default_device",
@@ -44,10 +45,11 @@ class TensorSpec:
         """Why ``array`` does not fit this spec, or None if it does."""
         shape, dtype = tuple(array.shape), np.dtype(str(array.dtype).replace("torch.", ""))
         if len(shape) != len(self.shape) or any(e is not None and e != g for e, g in zip(self.shape, shape)):
-            return f"input '{self.name}': got shape {shape}, expected {self.describe()}"
+            return _("input '{name}': got shape {shape}, expected {expected}").format(
+                name=self.name, shape=shape, expected=self.describe())
         if dtype != np.dtype(self.dtype):
-            return (f"input '{self.name}': got dtype {dtype.name}, expected {np.dtype(self.dtype).name} "
-                    f"(convert with .astype(np.{np.dtype(self.dtype).name}))")
+            return _("input '{name}': got dtype {dtype}, expected {expected} (convert with .astype(np.{expected}))"
+                     ).format(name=self.name, dtype=dtype.name, expected=np.dtype(self.dtype).name)
         return None
 
 
@@ -79,9 +81,10 @@ class Runner(abc.ABC):
         missing, unknown = set(expected) - set(feeds), set(feeds) - set(expected)
         if missing or unknown:
             raise InputMismatch(
-                f"{self.name}: got inputs {sorted(feeds)}, expected {sorted(expected)}"
-                + (f"; missing {sorted(missing)}" if missing else "") + (f"; unknown {sorted(unknown)}" if unknown
-                                                                           else ""))
+                _("{name}: got inputs {got}, expected {expected}").format(name=self.name, got=sorted(feeds),
+                                                                          expected=sorted(expected))
+                + (_("; missing {missing}").format(missing=sorted(missing)) if missing else "")
+                + (_("; unknown {unknown}").format(unknown=sorted(unknown)) if unknown else ""))
         for name, spec in expected.items():
             problem = spec.problem_with(feeds[name])
             if problem:
@@ -104,7 +107,7 @@ class Runner(abc.ABC):
     def warmup(self, feeds: Mapping[str, Any] | None = None, n: int = 10) -> None:
         """Run ``n`` times so lazy initialisation (allocations, kernel selection, JIT) stays out of timings."""
         feeds = feeds if feeds is not None else self.sample_feeds()
-        for _ in range(n):
+        for _run in range(n):
             self.infer(feeds)
 
     def close(self) -> None:
@@ -129,17 +132,20 @@ def predict(runner: Any, x: Any, *, batch_size: int = 256, input_name: str | Non
     if input_name is None:
         names = list(runner.inputs()) if hasattr(runner, "inputs") else ["images"]
         if len(names) != 1:
-            raise InputMismatch(f"{label}: predict feeds one input, and this runner takes {names} | pass "
-                                "input_name=... naming the one x feeds, or call infer() with every input")
+            raise InputMismatch(_("{label}: predict feeds one input, and this runner takes {names} | pass "
+                                  "input_name=... naming the one x feeds, or call infer() with every input").format(
+                                    label=label, names=names))
         input_name = names[0]
     if int(batch_size) < 1:
-        raise InputMismatch(f"{label}: predict got batch_size={batch_size}, expected a positive number of rows")
+        raise InputMismatch(_("{label}: predict got batch_size={batch_size}, expected a positive number of "
+                              "rows").format(label=label, batch_size=batch_size))
     parts: dict[str, list[np.ndarray]] = {}
     for start in range(0, len(x), int(batch_size)):
         for name, value in runner.infer({input_name: x[start:start + int(batch_size)]}).items():
             parts.setdefault(name, []).append(np.asarray(value))
     if not parts:
-        raise InputMismatch(f"{label}: predict got an empty x (shape {np.shape(x)}) | pass at least one row")
+        raise InputMismatch(_("{label}: predict got an empty x (shape {shape}) | pass at least one row").format(
+                                label=label, shape=np.shape(x)))
     return {name: np.concatenate(values) for name, values in parts.items()}
 
 
@@ -256,10 +262,10 @@ class TorchRunner(Runner):
         if input_specs is None:
             per_sample = _first_layer_input(module)
             if per_sample is None:
-                raise InputMismatch(f"TorchRunner: {type(module).__name__} starts with no conv or linear layer, so "
-                                    "its input shape cannot be read from it | pass input_specs=[tl.runtime."
-                                    "TensorSpec('images', (None, C, H, W), np.float32)], or the ONNX runner's "
-                                    "list(runner.inputs().values())")
+                raise InputMismatch(_("TorchRunner: {type} starts with no conv or linear layer, so its input shape "
+                                      "cannot be read from it | pass input_specs=[tl.runtime.TensorSpec('images', "
+                                      "(None, C, H, W), np.float32)], or the ONNX runner's "
+                                      "list(runner.inputs().values())").format(type=type(module).__name__))
             input_specs = [TensorSpec(input_names_of(module)[0], (None, *per_sample), np.dtype(np.float32))]
         self._inputs = {s.name: s for s in input_specs}
         self._output_names = None if output_names is None else tuple(output_names)
@@ -273,9 +279,10 @@ class TorchRunner(Runner):
     def sample_feeds(self, batch: int = 1, *, seed: int = 0) -> dict[str, np.ndarray]:
         free = [s.describe() for s in self._inputs.values() if None in s.shape[1:]]
         if free:
-            raise InputMismatch(f"{self.name}: input {', '.join(free)} has sizes only the data can fix (a conv "
-                                "takes any height and width) | pass feeds yourself, or input_specs with every size "
-                                "but the batch, e.g. the ONNX runner's list(runner.inputs().values())")
+            raise InputMismatch(_("{name}: input {inputs} has sizes only the data can fix (a conv takes any height and "
+                                  "width) | pass feeds yourself, or input_specs with every size but the batch, e.g. "
+                                  "the ONNX runner's list(runner.inputs().values())").format(
+                                    name=self.name, inputs=', '.join(free)))
         return super().sample_feeds(batch, seed=seed)
 
     def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -292,15 +299,19 @@ class TorchRunner(Runner):
         if isinstance(out, dict) and self._output_names:  # a dict is read by name, whatever its order
             missing = [n for n in self._output_names if n not in out]
             if missing:
-                raise InputMismatch(f"{self.name}: {type(self.module).__name__} returned outputs {own_names}, not "
-                                    f"{missing} | pass output_names that are keys of what the model returns")
+                raise InputMismatch(_("{name}: {type} returned outputs {own_names}, not {missing} | pass output_names "
+                                      "that are keys of what the model returns").format(
+                                        name=self.name, type=type(self.module).__name__, own_names=own_names,
+                                        missing=missing))
             own_names, outs = list(self._output_names), [out[n] for n in self._output_names]
         names = self._output_names or own_names
         if names is None or len(names) != len(outs):
-            raise InputMismatch(f"{self.name}: {type(self.module).__name__} returned {len(outs)} outputs, "
-                                f"but {'no names were' if names is None else f'{len(names)} name(s) {list(names)} were'}"
-                                f" given | pass output_names=[...] with one name per output (the ONNX file's "
-                                "output names, in order)")
+            raise InputMismatch(_("{name}: {type} returned {n_outs} outputs, but {given} given | pass "
+                                  "output_names=[...] with one name per output (the ONNX file's output names, in "
+                                  "order)").format(
+                                    name=self.name, type=type(self.module).__name__, n_outs=len(outs),
+                                    given=_("no names were") if names is None else
+                                    _("{count} name(s) {names} were").format(count=len(names), names=list(names))))
         return {name: t.float().cpu().numpy() for name, t in zip(names, outs)}
 
 
@@ -360,8 +371,9 @@ class TensorRTRunner(Runner):
             eng = plan
             trt = trt or getattr(plan, "trt", None)
             if trt is None:
-                raise TrtlabError(f"TensorRTRunner got a {type(plan).__name__} without its TensorRT module | pass "
-                                  "trt=tensorrt (or tensorrt_rtx), a plan path, or tl.engine.deserialize(path)")
+                raise TrtlabError(_("TensorRTRunner got a {type} without its TensorRT module | pass trt=tensorrt (or "
+                                    "tensorrt_rtx), a plan path, or tl.engine.deserialize(path)").format(
+                                      type=type(plan).__name__))
             self.is_rtx = _compat.made_by_rtx(eng)
             name = name or getattr(plan, "label", None)
         self.engine, self.trt = eng, trt
@@ -397,12 +409,14 @@ class TensorRTRunner(Runner):
 
     def validate(self, feeds: Mapping[str, Any]) -> None:
         super().validate(feeds)
-        for tname, (lo, _, hi) in self.profiles.items():
+        for tname, (lo, _opt, hi) in self.profiles.items():
             shape = tuple(feeds[tname].shape)
             if not all(a <= s <= b for a, s, b in zip(lo, shape, hi)):
-                raise InputMismatch(f"{self.name}: input '{tname}': got shape {shape}, outside the engine's "
-                                    f"optimization profile (min {lo}, max {hi}) | split the batch, or rebuild with "
-                                    f"a larger profile: tl.engine.build(onnx, batch=(1, 8, {max(shape[0], hi[0])}))")
+                raise InputMismatch(_("{name}: input '{tname}': got shape {shape}, outside the engine's optimization "
+                                      "profile (min {lo}, max {hi}) | split the batch, or rebuild with a larger "
+                                      "profile: tl.engine.build(onnx, batch=(1, 8, {max}))").format(
+                                        name=self.name, tname=tname, shape=shape, lo=lo, hi=hi,
+                                        max=max(shape[0], hi[0])))
 
     def _buffer(self, tname: str, shape: tuple[int, ...], dtype: Any) -> Any:
         key = (tname, shape)
@@ -412,33 +426,34 @@ class TensorRTRunner(Runner):
 
     def _set_address(self, tname: str, buf: Any) -> None:
         if not self.context.set_tensor_address(tname, self.device_mem.ptr(buf)):
-            raise ExecutionFailed(f"{self.name}: the execution context refused the address of tensor '{tname}' "
-                                  f"(set_tensor_address returned False) | expected one of the engine's tensors "
-                                  f"{sorted([*self._inputs, *self._outputs])} and a device pointer | see the "
-                                  "TensorRT log above")
+            raise ExecutionFailed(_("{name}: the execution context refused the address of tensor '{tname}' "
+                                    "(set_tensor_address returned False) | expected one of the engine's tensors "
+                                    "{tensors} and a device pointer | see the TensorRT log above").format(
+                                      name=self.name, tname=tname, tensors=sorted([*self._inputs, *self._outputs])))
 
     def _bind(self, shapes: dict[str, tuple[int, ...]]) -> dict[str, Any]:
         """Set input shapes and tensor addresses for these shapes; returns the output buffers."""
         ctx = self.context
         for tname, shape in shapes.items():
             if not ctx.set_input_shape(tname, shape):
-                raise InputMismatch(f"{self.name}: TensorRT refused shape {shape} for input '{tname}' | "
-                                    f"the profile is {self.profiles.get(tname)}")
+                raise InputMismatch(_("{name}: TensorRT refused shape {shape} for input '{tname}' | the profile is "
+                                      "{profile}").format(
+                                        name=self.name, shape=shape, tname=tname, profile=self.profiles.get(tname)))
             self._set_address(tname, self._buffer(tname, shape, self._inputs[tname].dtype))
         outs = {}
         for tname, spec in self._outputs.items():
             shape = tuple(int(d) for d in ctx.get_tensor_shape(tname))
             if any(d < 0 for d in shape):
-                raise InputMismatch(f"{self.name}: output '{tname}' still has an unknown shape {shape}; an input "
-                                    "shape is missing")
+                raise InputMismatch(_("{name}: output '{tname}' still has an unknown shape {shape}; an input shape is "
+                                      "missing").format(name=self.name, tname=tname, shape=shape))
             outs[tname] = self._buffer(tname, shape, spec.dtype)
             self._set_address(tname, outs[tname])
         return outs
 
     def _execute(self) -> None:
         if not self.context.execute_async_v3(self.device_mem.stream):
-            raise ExecutionFailed(f"{self.name}: execute_async_v3 returned False (nothing was enqueued) | see the "
-                                  "TensorRT log above")
+            raise ExecutionFailed(_("{name}: execute_async_v3 returned False (nothing was enqueued) | see the "
+                                    "TensorRT log above").format(name=self.name))
 
     def _capture(self) -> Any:
         """A CUDA graph of one execution with the addresses bound now; TensorRT's return value is checked too."""
@@ -446,9 +461,9 @@ class TensorRTRunner(Runner):
         graph = self.device_mem.capture(
             lambda: results.append(bool(self.context.execute_async_v3(self.device_mem.stream))))
         if results != [True]:
-            raise ExecutionFailed(f"{self.name}: execute_async_v3 returned {results} while a CUDA graph was being "
-                                  "captured (the eager run before it worked) | see the TensorRT log above, or run "
-                                  "with cuda_graph=False")
+            raise ExecutionFailed(_("{name}: execute_async_v3 returned {results} while a CUDA graph was being "
+                                    "captured (the eager run before it worked) | see the TensorRT log above, or run "
+                                    "with cuda_graph=False").format(name=self.name, results=results))
         return graph
 
     def _infer(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:

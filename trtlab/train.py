@@ -24,6 +24,7 @@ import numpy as np
 
 from trtlab import paths
 from trtlab.errors import ArtifactMissing, CheckpointMismatch
+from trtlab.i18n import _
 
 __all__ = [
     "COURSE_CHECKPOINT",
@@ -180,11 +181,11 @@ def fit(model, train, val=None, *, steps: int | None = None, epochs: float | Non
     from trtlab.data import to_tensor
 
     if (steps is None) == (epochs is None):
-        raise ValueError("fit: give exactly one of steps=... or epochs=...")
+        raise ValueError(_("fit: give exactly one of steps=... or epochs=..."))
     per_epoch = max(1, len(train) // batch_size)
     total = int(steps) if steps is not None else math.ceil(float(epochs or 0) * per_epoch)
     if total <= 0:
-        raise ValueError(f"fit: the number of steps must be positive; got {total}")
+        raise ValueError(_("fit: the number of steps must be positive; got {total}").format(total=total))
     device = device or default_device()
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -263,7 +264,7 @@ class Evaluation:
         from trtlab.data import brightness_bins
 
         if self.brightness is None:
-            raise ValueError("by_brightness: this dataset has no brightness attribute (use tl.data.load_shapes)")
+            raise ValueError(_("by_brightness: this dataset has no brightness attribute (use tl.data.load_shapes)"))
         bins = brightness_bins(self.brightness, n_bins)
         right = self.predictions == self.labels
         return [float(right[bins == b].mean()) if (bins == b).any() else float("nan") for b in range(n_bins)]
@@ -345,8 +346,8 @@ def save_checkpoint(model, path: str | Path, meta: Mapping[str, Any]) -> dict[st
     path = Path(path)
     missing = [k for k in ("arch", "classes", "input_size", "mean", "std") if k not in meta]
     if missing:
-        raise ValueError(f"save_checkpoint: metadata lacks {missing}; expected keys arch, classes, input_size, "
-                         "mean, std (and accuracy)")
+        raise ValueError(_("save_checkpoint: metadata lacks {missing}; expected keys arch, classes, input_size, "
+                           "mean, std (and accuracy)").format(missing=missing))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".pt.tmp")
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
@@ -368,41 +369,48 @@ def load_checkpoint(path: str | Path, *, arch: str | None = None, device: str = 
     path = Path(path)
     meta_file = _meta_path(path)
     if not path.exists():
-        raise ArtifactMissing(f"checkpoint {path} does not exist; train one in Lab 01 (or call "
-                              "tl.train.ensure_course_model(), which trains it if needed)")
+        raise ArtifactMissing(_("checkpoint {path} does not exist; train one in Lab 01 (or call "
+                                "tl.train.ensure_course_model(), which trains it if needed)").format(path=path))
     if not meta_file.exists():
-        raise ArtifactMissing(f"checkpoint {path} has no metadata file {meta_file.name}; save checkpoints with "
-                              "tl.train.save_checkpoint(model, path, meta) so the architecture is recorded")
+        raise ArtifactMissing(_("checkpoint {path} has no metadata file {name}; save checkpoints with "
+                                "tl.train.save_checkpoint(model, path, meta) so the architecture is recorded").format(
+                                  path=path, name=meta_file.name))
     try:
         meta = json.loads(meta_file.read_text())
     except json.JSONDecodeError as err:
-        raise CheckpointMismatch(f"{meta_file}: not valid JSON ({err}); delete the checkpoint and save it again") from err
+        raise CheckpointMismatch(_("{meta_file}: not valid JSON ({err}); delete the checkpoint and save it "
+                                   "again").format(meta_file=meta_file, err=err)) from err
     saved_arch = str(meta.get("arch", "?"))
     if arch is not None:
         same = saved_arch == arch or (("/" not in arch) and saved_arch.split("/")[0] == arch)
         if not same:
-            raise CheckpointMismatch(f"checkpoint {path.name} is a {saved_arch!r} model, expected {arch!r}; load it "
-                                     f"with arch={saved_arch!r} or pick the checkpoint of a {arch} model")
+            raise CheckpointMismatch(_("checkpoint {name} is a {saved_arch!r} model, expected {arch!r}; load it "
+                                       "with arch={saved_arch!r} or pick the checkpoint of a {arch} model").format(
+                                         name=path.name, saved_arch=saved_arch, arch=arch))
     digest = _sha256(path)
     if meta.get("sha256") and meta["sha256"] != digest:
-        raise CheckpointMismatch(f"checkpoint {path.name}: weights sha256 {digest[:12]}… does not match the "
-                                 f"metadata's {meta['sha256'][:12]}…; the file was changed or only half written — "
-                                 "save it again (or delete it and let ensure_course_model() retrain)")
+        raise CheckpointMismatch(_("checkpoint {name}: weights sha256 {digest}… does not match the metadata's "
+                                   "{recorded}…; the file was changed or only half written — save it again (or delete "
+                                   "it and let ensure_course_model() retrain)").format(
+                                     name=path.name, digest=digest[:12], recorded=meta['sha256'][:12]))
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except Exception as err:  # noqa: BLE001 - truncated zip, pickle of code objects, ...
-        raise CheckpointMismatch(f"checkpoint {path.name} cannot be loaded with weights_only=True ({err}); it is "
-                                 "damaged or not a state_dict — save it with tl.train.save_checkpoint") from err
+        raise CheckpointMismatch(_("checkpoint {name} cannot be loaded with weights_only=True ({err}); it is "
+                                   "damaged or not a state_dict — save it with tl.train.save_checkpoint").format(
+                                     name=path.name, err=err)) from err
     try:
         model = build(saved_arch, len(meta["classes"]))
     except ValueError as err:
-        raise CheckpointMismatch(f"checkpoint {path.name}: unknown architecture {saved_arch!r} ({err})") from err
+        raise CheckpointMismatch(_("checkpoint {name}: unknown architecture {saved_arch!r} ({err})").format(
+                                     name=path.name, saved_arch=saved_arch, err=err)) from err
     try:
         model.load_state_dict(state)
     except RuntimeError as err:
         first = str(err).splitlines()[0:3]
-        raise CheckpointMismatch(f"checkpoint {path.name}: the weights do not fit a {saved_arch!r} model "
-                                 f"({' '.join(first)}); it was saved from another architecture") from err
+        raise CheckpointMismatch(_("checkpoint {name}: the weights do not fit a {saved_arch!r} model ({details}); it "
+                                   "was saved from another architecture").format(
+                                     name=path.name, saved_arch=saved_arch, details=' '.join(first))) from err
     return model.to(device).eval(), meta
 
 

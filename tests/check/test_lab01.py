@@ -191,3 +191,26 @@ def test_train_step_stub_and_hang(fails_within_limit):
 def test_hints_are_graded():
     for ex in (lab01.cifar_resnet18, lab01.train_step):
         assert len(ex.hints) == 3 and len(ex.hints[2]) > len(ex.hints[0]) / 2
+
+
+def test_verdicts_and_hints_in_chinese_when_asked():
+    """A real mistake gets its verdict and hints in Chinese under set_language("zh_CN") (sizes, class names and
+    API calls unchanged), and in English again after set_language("en")."""
+    from trtlab import i18n
+
+    try:
+        i18n.set_language("zh_CN")
+        stem = lab01.cifar_resnet18.evaluate(_with(keep_maxpool=True)).message
+        assert "对 32×32 的输入，layer1 以 16×16 运行" in stem and "MaxPool2d" in stem, stem
+        assert "请把它替换为 nn.Identity()" in stem and "卡住了" in stem, stem
+        step = lab01.train_step.evaluate(no_zero_grad).message
+        assert step.startswith("第一步正确，但之后的步骤逐渐偏离：梯度在步骤之间累加了"), step
+        assert "optimizer.zero_grad()" in step, step
+        assert lab01.train_step.hint(1).startswith("💡 提示 1/3（lab01.train_step）：按顺序做五件事")
+        assert lab01.cifar_resnet18.hint(2).startswith("💡 提示 2/3（lab01.cifar_resnet18）：在 32×32 的输入上")
+        assert lab01.cifar_resnet18.shown_title == "适用于 32×32 输入的 ResNet18：3×3、步长 1 的 stem，去掉最大池化"
+        i18n.set_language("en")
+        assert lab01.train_step.evaluate(no_zero_grad).message.startswith("the first step is right but later")
+        assert lab01.train_step.hint(1).startswith("💡 hint 1/3 for lab01.train_step: Five things in order")
+    finally:
+        i18n.set_language(None)

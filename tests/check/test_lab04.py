@@ -245,3 +245,30 @@ def hard_coded_batch(batch, out_hw, *, block=(32, 8), pixels_per_thread=2):
         "always-plus-one", "numpy-ceil-floats", "two-entry-block", "true-division", "hard-coded-batch", "not-a-pair"])
 def test_launch_config_rejects(wrong, message):
     assert_fails(lab04.launch_config, wrong, message)
+
+
+def test_verdicts_and_hints_in_chinese_when_asked():
+    """Real mistakes (the corner convention, an `if` the CPU check cannot evaluate, a grid rounded down) get Chinese
+    verdicts and hints under set_language("zh_CN"), with the code and numbers unchanged; English after "en"."""
+    from trtlab import i18n
+
+    top_left = taps("float src = dst * scale;", *TAIL)
+    with_if = taps("float src = (dst + 0.5f) * scale - 0.5f;", "if (src < 0) src = 0;", "*i0 = (int)src;",
+                   "*i1 = min(*i0 + 1, size - 1);", "*w1 = src - *i0;")
+    try:
+        i18n.set_language("zh_CN")
+        verdict = lab04.bilinear_taps.evaluate(top_left).message
+        assert verdict.startswith("输入尺寸 4 → 输出尺寸 10：你把输出像素 d 映射到输入坐标 d * scale"), verdict
+        assert "src = (d + 0.5) * scale - 0.5" in verdict and "卡住了" in verdict, verdict
+        cannot = lab04.bilinear_taps.evaluate(with_if).message  # the interpreter's (_c_eval) message, in Chinese
+        assert "CPU 检查无法求值 `if (src < 0) src = 0`（请把函数体写成简单的赋值" in cannot, cannot
+        launch = lab04.launch_config.evaluate(floor_division).message
+        assert launch.startswith("批大小 1，输出 224×224，线程块 (32, 8)，每个线程 2 个像素：grid (3, 28, 1)"), launch
+        assert "没有被写入：除法要向上取整。" in launch, launch
+        assert lab04.launch_config.hint(2).startswith("💡 提示 2/3（lab04.launch_config）：要向上取整")
+        assert lab04.bilinear_taps.shown_title == "双线性采样的索引计算（CUDA C）"
+        i18n.set_language("en")
+        assert lab04.bilinear_taps.evaluate(top_left).message.startswith("input size 4 → output size 10: you map")
+        assert lab04.launch_config.hint(2).startswith("💡 hint 2/3 for lab04.launch_config: Round up")
+    finally:
+        i18n.set_language(None)

@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from trtlab.errors import CheckFailed
+from trtlab.i18n import _
 
 __all__ = [
     "CheckResult",
@@ -119,14 +120,15 @@ class Exercise:
             return CheckResult(self.key, "failed", str(slow))
         except (NotImplementedError, NotDone) as todo:
             if isinstance(todo, NotDone) or _raised_by_learner(todo):
-                return CheckResult(self.key, "not done", "not done yet: replace the `raise NotImplementedError` "
-                                   "under `# YOUR CODE HERE` with your code, run that cell, then this one.")
+                return CheckResult(self.key, "not done", _("not done yet: replace the `raise NotImplementedError` "
+                                   "under `# YOUR CODE HERE` with your code, run that cell, then this one."))
             return CheckResult(self.key, "failed", _describe_crash(todo))  # raised inside a library: a crash
         except Mismatch as wrong:
-            return CheckResult(self.key, "failed", f"{wrong}\nStuck? tl.hint({self.key!r}) or the Hint button.")
+            stuck = _("Stuck? tl.hint({key!r}) or the Hint button.").format(key=self.key)
+            return CheckResult(self.key, "failed", f"{wrong}\n{stuck}")
         except Exception as crash:  # learner code may raise anything; report it, never crash the kernel
             return CheckResult(self.key, "failed", _describe_crash(crash))
-        return CheckResult(self.key, "passed", note or "correct.")
+        return CheckResult(self.key, "passed", note or _("correct."))
 
     def __call__(self, *answer: Any, **kwargs: Any) -> CheckResult:
         """Check, show the result (with buttons in Jupyter), and raise in strict mode if it failed."""
@@ -143,9 +145,15 @@ class Exercise:
         if level is None:
             level = min(self._hints_shown + 1, len(self.hints))
         if not 1 <= level <= len(self.hints):
-            raise ValueError(f"hint level must be 1..{len(self.hints)}; got {level}")
+            raise ValueError(_("hint level must be 1..{count}; got {level}").format(count=len(self.hints), level=level))
         self._hints_shown = max(self._hints_shown, level)
-        return f"💡 hint {level}/{len(self.hints)} for {self.key}: {self.hints[level - 1]}"
+        return _("💡 hint {level}/{count} for {key}: {hint}").format(level=level, count=len(self.hints), key=self.key,
+                                                                   hint=_(self.hints[level - 1]))
+
+    @property
+    def shown_title(self) -> str:
+        """The title in the language in use (``title`` stays the English source text)."""
+        return _(self.title)
 
 
 def exercise(key: str, *, title: str, hints: tuple[str, str, str] | list[str],
@@ -182,8 +190,8 @@ def _lookup(key: str) -> Exercise:
     if lab in LAB_MODULES:
         importlib.import_module(f"trtlab.check.{lab}")
     if key not in _REGISTRY:
-        known = ", ".join(exercises()) or "none"
-        raise KeyError(f"no exercise {key!r}; known exercises: {known}")
+        known = ", ".join(exercises()) or _("none")
+        raise KeyError(_("no exercise {key!r}; known exercises: {known}").format(key=key, known=known))
     return _REGISTRY[key]
 
 
@@ -222,26 +230,31 @@ def assert_close(got: Any, expected: Any, *, rtol: float, atol: float, name: str
     """
     g, e = _as_numpy(got), _as_numpy(expected)
     if g.shape != e.shape:
-        raise Mismatch(f"{name}: shape {g.shape}, expected {e.shape}. Check the layout (NCHW vs NHWC), "
-                       "the batch dimension and any squeeze/reshape.")
+        raise Mismatch(_("{name}: shape {got}, expected {expected}. Check the layout (NCHW vs NHWC), "
+                         "the batch dimension and any squeeze/reshape.").format(name=name, got=g.shape,
+                                                                                 expected=e.shape))
     if g.dtype.kind not in "fiub" or e.dtype.kind not in "fiub":
-        raise Mismatch(f"{name}: dtype {g.dtype}, expected a numeric array like {e.dtype}")
+        raise Mismatch(_("{name}: dtype {got}, expected a numeric array like {expected}").format(
+            name=name, got=g.dtype, expected=e.dtype))
     g64, e64 = g.astype(np.float64), e.astype(np.float64)
     if not np.isfinite(g64).all():
         bad = np.argwhere(~np.isfinite(g64))[0]
-        raise Mismatch(f"{name}: contains NaN/inf (first at index {tuple(int(i) for i in bad)}); "
-                       "look for a division by zero, an overflow in fp16, or memory that was never written.")
+        raise Mismatch(_("{name}: contains NaN/inf (first at index {index}); look for a division by zero, an "
+                         "overflow in fp16, or memory that was never written.").format(
+                             name=name, index=tuple(int(i) for i in bad)))
     diff = np.abs(g64 - e64)
     allowed = atol + rtol * np.abs(e64)
     if diff.size == 0:
-        return f"{name}: empty, as expected"
+        return _("{name}: empty, as expected").format(name=name)
     worst = np.unravel_index(int(np.argmax(diff - allowed)), diff.shape)
     summary = f"max |Δ| = {diff.max():.3g}"
     outside = int((diff > allowed).sum())
     if outside:
         idx = tuple(int(i) for i in worst)
-        raise Mismatch(f"{name}: {outside} of {diff.size} values outside tolerance (atol={atol:g}, rtol={rtol:g}); "
-                       f"{summary}; worst at index {idx}: got {g64[worst]:.6g}, expected {e64[worst]:.6g}.")
+        raise Mismatch(_("{name}: {outside} of {size} values outside tolerance (atol={atol:g}, rtol={rtol:g}); "
+                         "{summary}; worst at index {index}: got {got:.6g}, expected {expected:.6g}.").format(
+                             name=name, outside=outside, size=diff.size, atol=atol, rtol=rtol, summary=summary,
+                             index=idx, got=g64[worst], expected=e64[worst]))
     return f"{name}: {summary} (atol={atol:g}, rtol={rtol:g})"
 
 
@@ -286,12 +299,13 @@ def _run_with_time_limit(checker: Callable[..., Any], answer: tuple, kwargs: dic
             _interrupt(worker)  # again: a bare `except:` in the learner's loop may have caught the first one
             worker.join(0.2)
             waited += 0.2
-        background = ("" if not worker.is_alive() else " It is stuck inside a library call and keeps running in "
-                      "the background; if the notebook becomes slow, restart the kernel.")
-        raise _Overtime(f"your code took longer than {limit_s:g} s (this check's time limit) and was stopped."
-                        f"{background} Likely causes: a loop whose condition never becomes false, a `while True` "
-                        "without a `break`, or waiting on something that never arrives. Run your function on its "
-                        "own with a small input to see where it hangs.")
+        background = ("" if not worker.is_alive() else _(" It is stuck inside a library call and keeps running in "
+                                                         "the background; if the notebook becomes slow, restart the "
+                                                         "kernel."))
+        raise _Overtime(_("your code took longer than {limit:g} s (this check's time limit) and was stopped."
+                          "{background} Likely causes: a loop whose condition never becomes false, a `while True` "
+                          "without a `break`, or waiting on something that never arrives. Run your function on its "
+                          "own with a small input to see where it hangs.").format(limit=limit_s, background=background))
     if "error" in box:
         raise box["error"]
     return box.get("value")
@@ -345,24 +359,29 @@ def _describe_crash(crash: BaseException) -> str:
     message = _short_message(crash)
     cause = _root_cause(crash)
     if cause is not None:  # a library that wraps the real error: its first lines are boilerplate
-        message = f"{_short_message(crash, 2)}\nCaused by {type(cause).__name__}: {_short_message(cause, 4)}"
+        message = _("{message}\nCaused by {error}: {cause}").format(
+            message=_short_message(crash, 2), error=type(cause).__name__, cause=_short_message(cause, 4))
     if not mine:
         origin = frames[-1] if frames else None
-        where = f" ({os.path.basename(origin.filename)}, line {origin.lineno})" if origin else ""
-        return (f"checking your answer raised {type(crash).__name__}{where}: {message}\n"
-                "Likely causes: your function returned something of another type or shape than the exercise asks "
-                "for (read its docstring), or it was never called with the checker's arguments. If your answer "
-                "follows the docstring, this is a bug in the checker: please report it.")
+        where = (_(" ({file}, line {line})").format(file=os.path.basename(origin.filename), line=origin.lineno)
+                 if origin else "")
+        return _("checking your answer raised {error}{where}: {message}\n"
+                 "Likely causes: your function returned something of another type or shape than the exercise asks "
+                 "for (read its docstring), or it was never called with the checker's arguments. If your answer "
+                 "follows the docstring, this is a bug in the checker: please report it.").format(
+                     error=type(crash).__name__, where=where, message=message)
     last = mine[-1]
     line = f": `{last.line.strip()}`" if last.line else ""
-    chain = " → ".join(f"{f.name} line {f.lineno}" for f in mine[-3:])
+    chain = " → ".join(_("{function} line {line}").format(function=f.name, line=f.lineno) for f in mine[-3:])
     if frames[-1] is last:
-        where = f"at line {last.lineno}{line}"
+        where = _("at line {line}{source}").format(line=last.lineno, source=line)
     else:
-        where = f"inside {_library_name(frames[-1].filename)}, called from your line {last.lineno}{line}"
-    return (f"your code raised {type(crash).__name__} {where}: {message}\n"
-            f"Your frames: {chain}. Fix the error above (run the exercise cell on its own to see the full "
-            "traceback), then check again.")
+        where = _("inside {library}, called from your line {line}{source}").format(
+            library=_library_name(frames[-1].filename), line=last.lineno, source=line)
+    return _("your code raised {error} {where}: {message}\n"
+             "Your frames: {chain}. Fix the error above (run the exercise cell on its own to see the full "
+             "traceback), then check again.").format(error=type(crash).__name__, where=where, message=message,
+                                                     chain=chain)
 
 
 def _root_cause(err: BaseException) -> BaseException | None:
@@ -401,8 +420,9 @@ def _show_widgets(ex: Exercise, answer: tuple, kwargs: dict) -> None:
     except ImportError:
         return
     out = widgets.Output()
-    again = widgets.Button(description="Check again", icon="check", tooltip=f"re-run the check for {ex.key}")
-    more = widgets.Button(description="Hint", icon="lightbulb-o", tooltip="reveal the next hint (3 levels)")
+    again = widgets.Button(description=_("Check again"), icon="check",
+                           tooltip=_("re-run the check for {key}").format(key=ex.key))
+    more = widgets.Button(description=_("Hint"), icon="lightbulb-o", tooltip=_("reveal the next hint (3 levels)"))
 
     def on_again(_: Any) -> None:
         with out:

@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 from trtlab.check import Mismatch, exercise
 from trtlab.env import Capabilities, Gpu
+from trtlab.i18n import N_, _
 
 __all__ = ["current_api", "engine_runtime", "tensor_core_precisions"]
 
@@ -31,9 +32,9 @@ TENSOR_CORES: dict[tuple[int, int], tuple[str, frozenset[str]]] = {
 
 #: which generation introduced each precision on tensor cores, for the explanations (TensorRT support matrix, 8.x:
 #: 7.2 Jetson AGX Xavier has INT8 tensor cores, 7.0 V100 has not; 6.1 P4 runs INT8 with DP4A, without tensor cores)
-INTRODUCED = {"FP16": "Volta (7.0)", "INT8": "Jetson Xavier's Volta (7.2), then Turing (7.5) on discrete GPUs",
+INTRODUCED = {"FP16": "Volta (7.0)", "INT8": N_("Jetson Xavier's Volta (7.2), then Turing (7.5) on discrete GPUs"),
               "BF16": "Ampere (8.0)", "TF32": "Ampere (8.0)",
-              "FP8": "Ada (8.9) and Hopper (9.0)", "FP4": "Blackwell (10.0 / 12.0)"}
+              "FP8": N_("Ada (8.9) and Hopper (9.0)"), "FP4": "Blackwell (10.0 / 12.0)"}
 
 
 #: where each precision's tensor cores begin (the thresholds the checker's explanations point at)
@@ -50,32 +51,33 @@ UNLISTED: dict[tuple[int, int], tuple[str, frozenset[str]]] = {
 
 def _as_precisions(value: Any) -> set[str]:
     if isinstance(value, str) or not hasattr(value, "__iter__"):
-        raise Mismatch(f"return a set of precision names like {{'FP16', 'INT8'}}; got {value!r}")
+        raise Mismatch(_("return a set of precision names like {{'FP16', 'INT8'}}; got {value!r}").format(value=value))
     return {str(v).upper() for v in value}
 
 
-@exercise("lab00.tensor_core_precisions", title="Compute capability → tensor-core precisions", hints=(
-    "Each GPU generation kept what the previous one had and added something. Start from an empty set and add "
-    "precisions as the compute capability passes each generation's threshold.",
-    "Thresholds: Volta 7.0 added FP16, the Jetson Xavier Volta 7.2 INT8 (discrete GPUs got it with Turing 7.5), "
+@exercise("lab00.tensor_core_precisions", title=N_("Compute capability → tensor-core precisions"), hints=(
+    N_("Each GPU generation kept what the previous one had and added something. Start from an empty set and add "
+    "precisions as the compute capability passes each generation's threshold."),
+    N_("Thresholds: Volta 7.0 added FP16, the Jetson Xavier Volta 7.2 INT8 (discrete GPUs got it with Turing 7.5), "
     "Ampere 8.0 BF16 and TF32, Ada 8.9 FP8, Blackwell 10.0 FP4. "
-    "Tuples compare element by element in Python: (8, 6) >= (8, 0) is True.",
-    "found = set(); if cc >= (7, 0): found.add('FP16'); if cc >= (7, 2): found.add('INT8'); "
-    "if cc >= (8, 0): found |= {'BF16', 'TF32'}; ... then FP8 at (8, 9) and FP4 at (10, 0).",
+    "Tuples compare element by element in Python: (8, 6) >= (8, 0) is True."),
+    N_("found = set(); if cc >= (7, 0): found.add('FP16'); if cc >= (7, 2): found.add('INT8'); "
+    "if cc >= (8, 0): found |= {'BF16', 'TF32'}; ... then FP8 at (8, 9) and FP4 at (10, 0)."),
 ), time_limit_s=30.0)
 def tensor_core_precisions(fn: Callable[[tuple[int, int]], Any]) -> str:
     answers = {cc: _as_precisions(fn(cc)) for cc in TENSOR_CORES}
-    for cc, (gpu, _) in UNLISTED.items():
+    for cc, (gpu, _unused) in UNLISTED.items():
         try:
             answers[cc] = _as_precisions(fn(cc))
         except (LookupError, ValueError) as err:
-            raise Mismatch(f"for compute capability {cc[0]}.{cc[1]} ({gpu}), which is not in TENSOR_CORES, your "
-                           f"function raised {type(err).__name__}: {err}. It works only for the GPUs it was shown: "
-                           "derive the answer from each precision's threshold, not from a lookup.") from None
+            raise Mismatch(_("for compute capability {cc} ({gpu}), which is not in TENSOR_CORES, your function "
+                             "raised {error}: {message}. It works only for the GPUs it was shown: derive the answer "
+                             "from each precision's threshold, not from a lookup.").format(
+                                 cc=_text(cc), gpu=gpu, error=type(err).__name__, message=err)) from None
     for cc, (gpu, expected) in {**TENSOR_CORES, **UNLISTED}.items():
         _compare_precisions(cc, gpu, expected, answers)
-    return (f"all {len(answers)} GPUs mapped correctly, from Pascal to Blackwell, including {len(UNLISTED)} that "
-            "are not in the table.")
+    return _("all {count} GPUs mapped correctly, from Pascal to Blackwell, including {unlisted} that are not in "
+             "the table.").format(count=len(answers), unlisted=len(UNLISTED))
 
 
 def _compare_precisions(cc: tuple[int, int], gpu: str, expected: frozenset[str],
@@ -83,17 +85,20 @@ def _compare_precisions(cc: tuple[int, int], gpu: str, expected: frozenset[str],
     got = answers[cc]
     unknown = got - set(PRECISIONS)
     if unknown:
-        raise Mismatch(f"for {cc} you returned {sorted(unknown)}, which is not one of {list(PRECISIONS)}")
+        raise Mismatch(_("for {cc} you returned {unknown}, which is not one of {known}").format(
+            cc=cc, unknown=sorted(unknown), known=list(PRECISIONS)))
     missing, extra = expected - got, got - expected
-    name = f"compute capability {cc[0]}.{cc[1]} ({gpu})"
+    name = _("compute capability {cc} ({gpu})").format(cc=_text(cc), gpu=gpu)
     if missing:
         first = sorted(missing, key=PRECISIONS.index)[0]
-        raise Mismatch(f"{name}: you left out {sorted(missing)}. {first} tensor cores arrived with "
-                       f"{INTRODUCED[first]}.{_likely_cause(cc, missing, answers)}")
+        raise Mismatch(_("{name}: you left out {missing}. {first} tensor cores arrived with {since}.").format(
+            name=name, missing=sorted(missing), first=first, since=_(INTRODUCED[first]))
+            + _likely_cause(cc, missing, answers))
     if extra:
         first = sorted(extra, key=PRECISIONS.index)[0]
-        raise Mismatch(f"{name}: it has no {sorted(extra)} tensor cores. {first} arrived with {INTRODUCED[first]}"
-                       + (" — Pascal has no tensor cores at all." if cc < (7, 0) else ".")
+        raise Mismatch(_("{name}: it has no {extra} tensor cores. {first} arrived with {since}").format(
+            name=name, extra=sorted(extra), first=first, since=_(INTRODUCED[first]))
+                       + (_(" — Pascal has no tensor cores at all.") if cc < (7, 0) else _("."))
                        + _as_text_cause(cc, {THRESHOLD[p] for p in extra}))
 
 
@@ -115,8 +120,8 @@ def _as_text_cause(cc: tuple[int, int], thresholds: set[tuple[int, int]]) -> str
     if thresholds and all((_text(cc) >= _text(t)) != (cc >= t) for t in thresholds):
         t = min(thresholds)
         as_text = f"'{_text(cc)}' {'>=' if _text(cc) >= _text(t) else '<'} '{_text(t)}'"
-        return (f" Likely cause: the capability compared as text ({as_text}, character by character); compare "
-                f"tuples, e.g. cc >= {t}.")
+        return _(" Likely cause: the capability compared as text ({as_text}, character by character); compare "
+                 "tuples, e.g. cc >= {threshold}.").format(as_text=as_text, threshold=t)
     return ""
 
 
@@ -124,14 +129,14 @@ def _likely_cause(cc: tuple[int, int], missing: frozenset[str], answers: dict[tu
     """Name the comparison mistake that leaves these precisions out at this compute capability, if one fits."""
     thresholds = {THRESHOLD[p] for p in missing}
     if cc in thresholds and _strict_everywhere(answers):
-        return (f" Likely cause: a strict comparison at every threshold (`cc > {cc}`): each precision is missing "
-                f"at exactly the capability that introduced it; compare with >=.")
+        return _(" Likely cause: a strict comparison at every threshold (`cc > {cc}`): each precision is missing "
+                 "at exactly the capability that introduced it; compare with >=.").format(cc=cc)
     if _as_text_cause(cc, thresholds):
         return _as_text_cause(cc, thresholds)
     if any(cc[0] > t[0] and cc[1] < t[1] for t in thresholds):
         t = next(t for t in sorted(thresholds) if cc[0] > t[0] and cc[1] < t[1])
-        return (f" Likely cause: major and minor compared separately (cc[1] >= {t[1]} is false for "
-                f"{cc[0]}.{cc[1]}); compare the tuple: cc >= {t}.")
+        return _(" Likely cause: major and minor compared separately (cc[1] >= {minor} is false for {cc}); compare "
+                 "the tuple: cc >= {threshold}.").format(minor=t[1], cc=_text(cc), threshold=t)
     return ""
 
 
@@ -154,107 +159,114 @@ L4 = Gpu("NVIDIA L4", (8, 9), 22.0)
 RTX3060_LAPTOP = Gpu("NVIDIA GeForce RTX 3060 Laptop GPU", (8, 6), 6.0)
 
 #: what the course does when both runtimes could execute engines (tl.env.runtime_flavour checks tensorrt first)
-_BOTH = ("both could execute engines here; the course takes the `tensorrt` package first when there is a GPU "
-         "(tl.env.runtime_flavour checks caps.tensorrt before TensorRT-RTX), so test caps.tensorrt first")
+_BOTH = N_("both could execute engines here; the course takes the `tensorrt` package first when there is a GPU "
+           "(tl.env.runtime_flavour checks caps.tensorrt before TensorRT-RTX), so test caps.tensorrt first")
 
-#: (situation, capabilities, runtime that executes Lab 03's engines, why)
+#: (situation, capabilities, runtime that executes Lab 03's engines, why); the texts are translated where shown
 SCENARIOS = [
-    ("a laptop without a GPU, TensorRT-RTX installed", _caps((), None, "1.7.1"), "cpu",
-     "without a GPU nothing executes engines: TensorRT-RTX only builds them ahead of time"),
-    ("an H100 with TensorRT 11.4", _caps((H100,), "11.4.0", "1.7.1"), "tensorrt",
-     "TensorRT 10.5 and later (11.x too) run on compute capability 7.5 and newer, Hopper 9.0 included "
-     "(10.0 deprecated Volta 7.0 and 10.5 removed it; Pascal is not supported by TensorRT 10)"),
-    ("an H100 with only TensorRT-RTX", _caps((H100,), None, "1.7.1"), "cpu",
-     "TensorRT-RTX refuses compute capability 9.0: its support matrix lists 7.5, 8.6, 8.9, 12.0 and 12.1 "
-     "(12.1 experimental; its runtime also accepts 8.0), and no Hopper"),
-    ("an RTX 4090 with only TensorRT-RTX", _caps((RTX4090,), None, "1.7.1"), "tensorrt-rtx",
-     "TensorRT-RTX supports Ada (8.9)"),
-    ("a Jetson Orin with TensorRT 10.3 (JetPack 6)", _caps((ORIN,), "10.3.0", None), "tensorrt",
-     "JetPack 6 ships TensorRT 10.x, which executes engines on Orin (8.7); the course's TensorRT calls exist in "
-     "10.x, though trtlab itself needs Python >= 3.11 and JetPack 6's TensorRT bindings are for Python 3.10"),
-    ("a CPU server with the tensorrt wheel but no GPU", _caps((), "11.4.0", None), "cpu",
-     "the tensorrt package installs, but executing an engine needs a GPU"),
-    ("an L4 with TensorRT 10.13 and TensorRT-RTX", _caps((L4,), "10.13.0", "1.7.1"), "tensorrt", _BOTH),
-    ("an RTX 3060 laptop with only TensorRT-RTX", _caps((RTX3060_LAPTOP,), None, "1.7.1"), "tensorrt-rtx",
-     "TensorRT-RTX supports Ampere's 8.6 (it is in tl.env.RTX_COMPUTE_CAPABILITIES)"),
-    ("an RTX 4090 with neither TensorRT nor TensorRT-RTX", _caps((RTX4090,), None, None), "cpu",
-     "a GPU alone executes no engine: neither runtime is installed (caps.tensorrt and caps.tensorrt_rtx are None)"),
+    (N_("a laptop without a GPU, TensorRT-RTX installed"), _caps((), None, "1.7.1"), "cpu",
+     N_("without a GPU nothing executes engines: TensorRT-RTX only builds them ahead of time")),
+    (N_("an H100 with TensorRT 11.4"), _caps((H100,), "11.4.0", "1.7.1"), "tensorrt",
+     N_("TensorRT 10.5 and later (11.x too) run on compute capability 7.5 and newer, Hopper 9.0 included "
+        "(10.0 deprecated Volta 7.0 and 10.5 removed it; Pascal is not supported by TensorRT 10)")),
+    (N_("an H100 with only TensorRT-RTX"), _caps((H100,), None, "1.7.1"), "cpu",
+     N_("TensorRT-RTX refuses compute capability 9.0: its support matrix lists 7.5, 8.6, 8.9, 12.0 and 12.1 "
+        "(12.1 experimental; its runtime also accepts 8.0), and no Hopper")),
+    (N_("an RTX 4090 with only TensorRT-RTX"), _caps((RTX4090,), None, "1.7.1"), "tensorrt-rtx",
+     N_("TensorRT-RTX supports Ada (8.9)")),
+    (N_("a Jetson Orin with TensorRT 10.3 (JetPack 6)"), _caps((ORIN,), "10.3.0", None), "tensorrt",
+     N_("JetPack 6 ships TensorRT 10.x, which executes engines on Orin (8.7); the course's TensorRT calls exist in "
+        "10.x, though trtlab itself needs Python >= 3.11 and JetPack 6's TensorRT bindings are for Python 3.10")),
+    (N_("a CPU server with the tensorrt wheel but no GPU"), _caps((), "11.4.0", None), "cpu",
+     N_("the tensorrt package installs, but executing an engine needs a GPU")),
+    (N_("an L4 with TensorRT 10.13 and TensorRT-RTX"), _caps((L4,), "10.13.0", "1.7.1"), "tensorrt", _BOTH),
+    (N_("an RTX 3060 laptop with only TensorRT-RTX"), _caps((RTX3060_LAPTOP,), None, "1.7.1"), "tensorrt-rtx",
+     N_("TensorRT-RTX supports Ampere's 8.6 (it is in tl.env.RTX_COMPUTE_CAPABILITIES)")),
+    (N_("an RTX 4090 with neither TensorRT nor TensorRT-RTX"), _caps((RTX4090,), None, None), "cpu",
+     N_("a GPU alone executes no engine: neither runtime is installed (caps.tensorrt and caps.tensorrt_rtx are "
+        "None)")),
 ]
 
 
-@exercise("lab00.engine_runtime", title="Read the capability summary: which runtime executes Lab 03?", hints=(
-    "Two questions: is there a GPU at all, and does the installed runtime support that GPU?",
-    "TensorRT (the `tensorrt` package) 10.5+ and 11 run on every GPU of compute capability 7.5 and newer — all "
+@exercise("lab00.engine_runtime", title=N_("Read the capability summary: which runtime executes Lab 03?"), hints=(
+    N_("Two questions: is there a GPU at all, and does the installed runtime support that GPU?"),
+    N_("TensorRT (the `tensorrt` package) 10.5+ and 11 run on every GPU of compute capability 7.5 and newer — all "
     "the GPUs here. TensorRT-RTX runs only on the compute capabilities in tl.env.RTX_COMPUTE_CAPABILITIES — "
-    "Hopper (9.0) is not among them.",
-    "if not caps.gpus: return 'cpu'; if caps.tensorrt: return 'tensorrt'; then check whether any "
-    "gpu.compute_capability is in RTX_COMPUTE_CAPABILITIES and caps.tensorrt_rtx is set → 'tensorrt-rtx'; else 'cpu'.",
+    "Hopper (9.0) is not among them."),
+    N_("if not caps.gpus: return 'cpu'; if caps.tensorrt: return 'tensorrt'; then check whether any "
+    "gpu.compute_capability is in RTX_COMPUTE_CAPABILITIES and caps.tensorrt_rtx is set → 'tensorrt-rtx'; else 'cpu'."),
 ), time_limit_s=30.0)
 def engine_runtime(fn: Callable[[Capabilities], str]) -> str:
-    for situation, caps, expected, why in SCENARIOS:
+    for situation_en, caps, expected, why_en in SCENARIOS:
+        situation, why = _(situation_en), _(why_en)
         got = fn(caps)
         if got is None:
-            raise Mismatch(f"for {situation} your function returned None: a path through it has no `return` "
-                           "(or returns caps.tensorrt / caps.tensorrt_rtx, which are None when not installed). "
-                           "Return 'tensorrt', 'tensorrt-rtx' or 'cpu' on every path.")
+            raise Mismatch(_("for {situation} your function returned None: a path through it has no `return` "
+                             "(or returns caps.tensorrt / caps.tensorrt_rtx, which are None when not installed). "
+                             "Return 'tensorrt', 'tensorrt-rtx' or 'cpu' on every path.").format(situation=situation))
         if got not in ("tensorrt", "tensorrt-rtx", "cpu"):
-            raise Mismatch(f"return 'tensorrt', 'tensorrt-rtx' or 'cpu'; for {situation} you returned {got!r}"
-                           + (" (an object, not its name)" if not isinstance(got, str) else ""))
+            raise Mismatch(_("return 'tensorrt', 'tensorrt-rtx' or 'cpu'; for {situation} you returned {got!r}").format(
+                situation=situation, got=got) + (_(" (an object, not its name)") if not isinstance(got, str) else ""))
         if got != expected:
             installed = {"tensorrt": caps.tensorrt, "tensorrt-rtx": caps.tensorrt_rtx}
             if got in installed and installed[got] is None:
-                why = (f"{got!r} is not even installed there (caps.{got.replace('-', '_')} is None); {why}")
-            raise Mismatch(f"for {situation} you said {got!r}, but it is {expected!r}: {why}.")
-    return (f"all {len(SCENARIOS)} machines right — including the H100 that TensorRT-RTX cannot run on and the L4 "
-            "where both runtimes could.")
+                why = _("{got!r} is not even installed there (caps.{field} is None); {why}").format(
+                    got=got, field=got.replace('-', '_'), why=why)
+            raise Mismatch(_("for {situation} you said {got!r}, but it is {expected!r}: {why}.").format(
+                situation=situation, got=got, expected=expected, why=why))
+    return _("all {count} machines right — including the H100 that TensorRT-RTX cannot run on and the L4 where "
+             "both runtimes could.").format(count=len(SCENARIOS))
 
 
 #: API call → (still works in TensorRT 11?, why — with the version that deprecated or removed it)
 API_CALLS = {
-    "builder.build_serialized_network(network, config)": (True, "the build call since 8.x"),
-    "context.execute_async_v3(stream)": (True, "the asynchronous inference call of TensorRT 10 and 11"),
-    "config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, size)": (True, "the workspace limit since 8.4"),
-    "context.set_input_shape(name, shape)": (True, "dynamic shapes are set by tensor name"),
-    "context.execute_v2(bindings)": (True, "it is in 10.x and 11.x and not deprecated: a synchronous call taking "
+    "builder.build_serialized_network(network, config)": (True, N_("the build call since 8.x")),
+    "context.execute_async_v3(stream)": (True, N_("the asynchronous inference call of TensorRT 10 and 11")),
+    "config.set_memory_pool_limit(MemoryPoolType.WORKSPACE, size)": (True, N_("the workspace limit since 8.4")),
+    "context.set_input_shape(name, shape)": (True, N_("dynamic shapes are set by tensor name")),
+    "context.execute_v2(bindings)": (True, N_("it is in 10.x and 11.x and not deprecated: a synchronous call taking "
                                            "device pointers in I/O-tensor order (get_tensor_name(i)); the course "
-                                           "uses execute_async_v3, which does not block the host"),
-    "builder.build_engine(network, config)": (False, "removed in TensorRT 10.0: use build_serialized_network"),
-    "config.max_workspace_size = 1 << 30": (False, "deprecated in 8.4, removed in 10.0: use set_memory_pool_limit"),
-    "context.execute_async_v2(bindings, stream_handle)": (False, "removed in 10.0, with execute, execute_async and "
+                                           "uses execute_async_v3, which does not block the host")),
+    "builder.build_engine(network, config)": (False, N_("removed in TensorRT 10.0: use build_serialized_network")),
+    "config.max_workspace_size = 1 << 30": (False, N_("deprecated in 8.4, removed in 10.0: use set_memory_pool_limit")),
+    "context.execute_async_v2(bindings, stream_handle)": (False, N_("removed in 10.0, with execute, execute_async and "
                                                                  "the binding-index queries (get_binding_*): use "
-                                                                 "set_tensor_address and execute_async_v3"),
-    "config.set_flag(BuilderFlag.FP16)": (False, "deprecated in 10.12 (it still works on 10.x, e.g. Jetson), "
+                                                                 "set_tensor_address and execute_async_v3")),
+    "config.set_flag(BuilderFlag.FP16)": (False, N_("deprecated in 10.12 (it still works on 10.x, e.g. Jetson), "
                                                  "removed in 11.0: networks are strongly typed; make the ONNX fp16 "
-                                                 "with ModelOpt AutoCast"),
-    "config.int8_calibrator = MyCalibrator()": (False, "deprecated in 10.1, removed in 11.0: quantize the ONNX "
-                                                       "with explicit Q/DQ"),
+                                                 "with ModelOpt AutoCast")),
+    "config.int8_calibrator = MyCalibrator()": (False, N_("deprecated in 10.1, removed in 11.0: quantize the ONNX "
+                                                       "with explicit Q/DQ")),
 }
 
 
-@exercise("lab00.current_api", title="Which TensorRT calls are current?", hints=(
-    "Five of the ten calls still work. TensorRT 10.0 removed build_engine, max_workspace_size, implicit batch "
+@exercise("lab00.current_api", title=N_("Which TensorRT calls are current?"), hints=(
+    N_("Five of the ten calls still work. TensorRT 10.0 removed build_engine, max_workspace_size, implicit batch "
     "and the binding-index calls (execute, execute_async, execute_async_v2, get_binding_*) — but not "
-    "execute_v2. TensorRT 11.0 removed the precision flags and calibrators (deprecated during 10.x).",
-    "Anything about precision in the builder config (FP16 flag, INT8 calibrator) is gone in 11: precision now "
-    "comes from the ONNX model's types (strong typing).",
-    "Current: build_serialized_network, execute_async_v3, set_memory_pool_limit, set_input_shape, and the "
-    "synchronous execute_v2(bindings).",
+    "execute_v2. TensorRT 11.0 removed the precision flags and calibrators (deprecated during 10.x)."),
+    N_("Anything about precision in the builder config (FP16 flag, INT8 calibrator) is gone in 11: precision now "
+    "comes from the ONNX model's types (strong typing)."),
+    N_("Current: build_serialized_network, execute_async_v3, set_memory_pool_limit, set_input_shape, and the "
+    "synchronous execute_v2(bindings)."),
 ))
 def current_api(answer: Any) -> str:
     if isinstance(answer, str) or not hasattr(answer, "__iter__"):
-        raise Mismatch(f"`current` should be a set of the call strings, like {{'context.execute_async_v3(stream)', "
-                       f"...}}; got {type(answer).__name__} {answer!r:.80}")
+        raise Mismatch(_("`current` should be a set of the call strings, like {{'context.execute_async_v3(stream)', "
+                         "...}}; got {kind} {answer}").format(kind=type(answer).__name__, answer=f"{answer!r:.80}"))
     chosen = {" ".join(str(a).split()) for a in answer}
     unknown = sorted(chosen - set(API_CALLS))
     if unknown:
         near = {u: difflib.get_close_matches(u, API_CALLS, n=1, cutoff=0.6) for u in unknown}
-        listing = "; ".join(f"{u!r}" + (f" (did you mean {m[0]!r}?)" if m else "") for u, m in near.items())
-        raise Mismatch(f"not one of the options: {listing}. Copy the strings from tl.check.lab00.API_CALLS.")
-    wrong = [f"`{call}` is current ({why}); include it." for call, (current, why) in API_CALLS.items()
-             if current and call not in chosen]
-    wrong += [f"`{call}` is obsolete: {why}." for call, (current, why) in API_CALLS.items()
-              if not current and call in chosen]
+        listing = "; ".join(f"{u!r}" + (_(" (did you mean {match!r}?)").format(match=m[0]) if m else "")
+                            for u, m in near.items())
+        raise Mismatch(_("not one of the options: {listing}. Copy the strings from tl.check.lab00.API_CALLS.").format(
+            listing=listing))
+    wrong = [_("`{call}` is current ({why}); include it.").format(call=call, why=_(why))
+             for call, (current, why) in API_CALLS.items() if current and call not in chosen]
+    wrong += [_("`{call}` is obsolete: {why}.").format(call=call, why=_(why))
+              for call, (current, why) in API_CALLS.items() if not current and call in chosen]
     if wrong:
-        raise Mismatch(f"{len(wrong)} of the {len(API_CALLS)} calls misjudged:\n  " + "\n  ".join(wrong))
-    return ("right: the build-and-run path of TensorRT 11 (and 10), plus execute_v2, the synchronous call that "
-            "10.0 kept when it removed the rest of the bindings API.")
+        raise Mismatch(_("{wrong} of the {count} calls misjudged:").format(wrong=len(wrong), count=len(API_CALLS))
+                       + "\n  " + "\n  ".join(wrong))
+    return _("right: the build-and-run path of TensorRT 11 (and 10), plus execute_v2, the synchronous call that "
+             "10.0 kept when it removed the rest of the bindings API.")
