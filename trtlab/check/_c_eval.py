@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trtlab.check import Mismatch
+from trtlab.check import Mismatch, NotDone
 from trtlab.i18n import _
 
 __all__ = ["SIGNATURE", "Untranslatable", "evaluate_taps"]
@@ -125,6 +125,18 @@ _FUNCTIONS: dict[str, Any] = {
 _TYPES = {"int": "i", "float": "f", "double": "d"}
 _PARAMS = {"dst": "i", "scale": "f", "size": "i"}
 _OUTPUTS = {"i0": "i", "i1": "i", "w1": "f"}
+
+
+def exercise_source(source: Any, function: str) -> str:
+    """A CUDA C exercise answer as the checkers need it: a string, no lab placeholder left, markers blanked."""
+    from trtlab.kernels import clean_exercise_source
+
+    if not isinstance(source, str):
+        raise Mismatch(_("expected the CUDA C source of {function} as a string, got {kind}").format(
+            function=function, kind=type(source).__name__))
+    if "NotImplementedError" in source:
+        raise NotDone(_("the string still holds the `NotImplementedError` placeholder of the lab"))
+    return clean_exercise_source(source)
 
 
 def _strip_comments(text: str) -> str:

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from trtlab.check import Mismatch
-from trtlab.check._c_eval import _FUNCTIONS, _TYPES, Untranslatable, _C, _Cast, _convert, _fix_float_suffix, _fn
+from trtlab.check._c_eval import (_FUNCTIONS, _TYPES, Untranslatable, _C, _Cast, _convert, _fix_float_suffix, _fn,
+                                  _strip_comments)
 from trtlab.i18n import _
 
 __all__ = ["GEM_SIGNATURE", "evaluate_gem_plane"]
@@ -104,13 +105,8 @@ class _Warp:
         return _C(vals[:, src], v.kind)
 
 
-def _strip(source: str) -> str:
-    text = re.sub(r"/\*.*?\*/", " ", source, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
-
-
 def _body(source: str) -> str:
-    text = _strip(source)
+    text = _strip_comments(source)
     head = re.search(r"\bgem_plane\s*\(([^)]*)\)\s*\{", text)
     if not head:
         raise Mismatch(_("no function gem_plane found; keep the signature `{signature}` and write its body").format(

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trtlab.check import Mismatch, NotDone, exercise
+from trtlab.check import Mismatch, exercise
 from trtlab.i18n import N_, _
 from trtlab.plugins import PLUGIN_NAME, ort
 
@@ -130,14 +130,9 @@ def gem_kernel(source: str) -> str:
     from trtlab.check._gem_eval import evaluate_gem_plane
     from trtlab.env import capabilities
 
-    if not isinstance(source, str):
-        raise Mismatch(_("expected the CUDA C source of gem_plane as a string, got {kind}").format(
-            kind=type(source).__name__))
-    if "NotImplementedError" in source:
-        raise NotDone(_("the string still holds the `NotImplementedError` placeholder of the lab"))
-    from trtlab.kernels import clean_exercise_source
+    from trtlab.check._c_eval import exercise_source
 
-    source = clean_exercise_source(source)
+    source = exercise_source(source, "gem_plane")
     _compile(source)
     rng = np.random.default_rng(14)
     worst = 0.0

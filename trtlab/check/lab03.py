@@ -473,7 +473,6 @@ def _stayed_fp32(layer: Any) -> bool:
 def _mixed_precision_onnx() -> bytes:
     """A small AutoCast-style graph: fp16 convolution, then the pooling and the classifier kept in fp32 (casts
     between), fp32 I/O. The checker parses it with this machine's TensorRT-family parser: real parser output."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(5)

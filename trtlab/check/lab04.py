@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from trtlab.check import Mismatch, NotDone, exercise
+from trtlab.check import Mismatch, exercise
 from trtlab.check._c_eval import SIGNATURE, Untranslatable, evaluate_taps
 from trtlab.i18n import N_, _
 
@@ -203,14 +203,10 @@ def _diagnose(source: str, got: dict[str, np.ndarray], mine: np.ndarray, expecte
 def bilinear_taps(source: str) -> str:
     """Check the learner's CUDA C ``bilinear_taps``: NVRTC compile, CPU evaluation, GPU run when possible."""
     from trtlab.env import capabilities
-    from trtlab.kernels import bilinear_taps_ref, clean_exercise_source
+    from trtlab.check._c_eval import exercise_source
+    from trtlab.kernels import bilinear_taps_ref
 
-    if not isinstance(source, str):
-        raise Mismatch(_("expected the CUDA C source of bilinear_taps as a string, got {kind}").format(
-            kind=type(source).__name__))
-    if "NotImplementedError" in source:
-        raise NotDone(_("the string still holds the `NotImplementedError` placeholder of the lab"))
-    source = clean_exercise_source(source)
+    source = exercise_source(source, "bilinear_taps")
     _compile_taps(source)
     worst = 0.0  # largest weight error, as a fraction of its size pair's tolerance
     for size, out_size in SIZE_CASES:
