@@ -43,3 +43,16 @@ def toy_onnx(tmp_path_factory):
     path = tmp_path_factory.mktemp("onnx") / "toy.onnx"
     path.write_bytes(toy_classifier_onnx())
     return path
+
+
+@pytest.fixture
+def language(monkeypatch):
+    """trtlab's language for one test: English unless the test calls ``language("zh_CN")``, whatever the machine's
+    locale says; English again afterwards."""
+    from trtlab import i18n
+
+    for variable in ("TRTLAB_LANG", *i18n.LOCALE_VARIABLES):
+        monkeypatch.delenv(variable, raising=False)
+    i18n.set_language(None)
+    yield i18n.set_language
+    i18n.set_language(None)

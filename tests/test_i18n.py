@@ -29,12 +29,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 
 @pytest.fixture(autouse=True)
-def _english_unless_asked(monkeypatch):
-    for variable in ("TRTLAB_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        monkeypatch.delenv(variable, raising=False)
-    i18n.set_language(None)
-    yield
-    i18n.set_language(None)
+def _english_unless_asked(language):
+    """Every test here starts in English, whatever this machine's locale says (the root conftest's fixture)."""
 
 
 def _package_po():

@@ -160,12 +160,8 @@ ZH_SOLUTIONS = sorted((course_root() / "solutions" / "zh_CN").glob("[0-9][0-9]_*
 
 
 @pytest.fixture
-def zh(monkeypatch):
-    for variable in ("TRTLAB_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        monkeypatch.delenv(variable, raising=False)
-    tl.set_language("zh_CN")
-    yield
-    tl.set_language(None)
+def zh(language):
+    language("zh_CN")
 
 
 def _all_questions():

@@ -22,10 +22,12 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "N_", "gettext", "language", "set_language"]
+__all__ = ["DOMAIN", "LANGUAGES", "LOCALE_DIR", "LOCALE_VARIABLES", "N_", "gettext", "language", "set_language"]
 
 DOMAIN = "trtlab"
 LOCALE_DIR = Path(__file__).with_name("locale")
+#: the locale's variables gettext consults, first set wins (TRTLAB_LANG, checked before them, overrides all)
+LOCALE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 #: languages with a catalog, besides English (the source language)
 LANGUAGES = ("zh_CN",)
 _chosen: str | None = None
@@ -62,10 +64,10 @@ def language() -> str:
     """The language in use: set_language(), else TRTLAB_LANG, else the locale's (zh → zh_CN), else English."""
     if _chosen is not None:
         return _chosen
-    explicit = os.environ.get("TRTLAB_LANG")
-    if explicit and _normalise(explicit):
-        return _normalise(explicit) or "en"
-    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+    explicit = _normalise(os.environ.get("TRTLAB_LANG", ""))
+    if explicit:
+        return explicit
+    for variable in LOCALE_VARIABLES:
         value = os.environ.get(variable, "")
         if value:  # the first one set decides, as in gettext (LANGUAGE may list several: zh_CN:en)
             return _normalise(value.split(":")[0]) or "en"

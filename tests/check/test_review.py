@@ -143,12 +143,8 @@ def test_three_hints_and_hint_by_key(capsys):
 
 
 @pytest.fixture
-def zh(monkeypatch):
-    for variable in ("TRTLAB_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
-        monkeypatch.delenv(variable, raising=False)
-    tl.set_language("zh_CN")
-    yield
-    tl.set_language(None)
+def zh(language):
+    language("zh_CN")
 
 
 def test_check_speaks_chinese_verdicts_explanations_title_and_hints(zh, capsys, monkeypatch):
